@@ -1,1 +1,162 @@
-fn main() {}
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use smooth_mcp::config::{Cli, Command, ServerArgs, Transport};
+use smooth_mcp::mcp::{AppState, Settings};
+use smooth_mcp::mock::{MockConfig, MockSmooth};
+use smooth_mcp::smooth::{ApiKey, ClientConfig, RetryPolicy, SmoothClient};
+use smooth_mcp::transport;
+
+/// Longest time spent closing sessions on the way out.
+const SHUTDOWN_CLOSE_BOUND: Duration = Duration::from_secs(10);
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.server.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(run(cli));
+    // Stdin reads run on a blocking thread that only EOF ends; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // stdout carries JSON-RPC only.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Mock {
+        listen,
+        run_seconds,
+        long_poll_seconds,
+    }) = cli.command
+    {
+        let cfg = MockConfig {
+            run_time: Duration::from_secs_f64(run_seconds.max(0.0)),
+            step_time: Duration::from_secs_f64(run_seconds.max(0.0) / 4.0),
+            long_poll: Duration::from_secs_f64(long_poll_seconds.max(0.0)),
+            ..MockConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the mock to {listen}"))?;
+        eprintln!("smooth-mcp mock: simulated Smooth API at http://{listen}/api/v1");
+        return Ok(smooth_mcp::mock::serve_forever(listener, cfg).await?);
+    }
+    let args = cli.server;
+    args.validate().map_err(anyhow::Error::msg)?;
+
+    // Kept alive for the whole run when --mock is on.
+    let mut _mock = None;
+    let (base_url, api_key) = if args.mock {
+        let mock = MockSmooth::start(MockConfig {
+            run_time: Duration::from_secs(6),
+            step_time: Duration::from_millis(1500),
+            ..MockConfig::default()
+        })
+        .await
+        .context("starting the embedded mock")?;
+        eprintln!(
+            "smooth-mcp: MOCK MODE — every result is simulated by an embedded fake of the Smooth API; \
+             no browser runs and nothing is billed."
+        );
+        let url = mock.base_url();
+        _mock = Some(mock);
+        (url, ApiKey::new("mock-key"))
+    } else {
+        let key = args.resolved_api_key();
+        if key.is_none() {
+            tracing::warn!(
+                "no Smooth API key: set SMOOTH_API_KEY (tools will say how); use --mock to try without an account"
+            );
+        }
+        (args.base_url.clone(), key)
+    };
+
+    let client = SmoothClient::new(ClientConfig {
+        base_url,
+        api_key,
+        request_timeout: args.http_timeout(),
+        retry: RetryPolicy::default(),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let state = AppState::new(
+        client,
+        settings(&args)?,
+        args.poll_interval(),
+        args.idle_session_timeout(),
+    );
+
+    match args.transport {
+        Transport::Stdio => transport::stdio::serve(state.clone(), shutdown_signal()).await?,
+        Transport::Http => anyhow::bail!("--transport http is not available yet"),
+    }
+    finish(&state, args.keep_sessions).await;
+    Ok(())
+}
+
+fn settings(args: &ServerArgs) -> anyhow::Result<Settings> {
+    let roots = if args.allow_dirs.is_empty() {
+        vec![std::env::current_dir().context("reading the working directory")?]
+    } else {
+        args.allow_dirs.iter().map(PathBuf::from).collect()
+    };
+    Ok(Settings {
+        default_wait: Duration::from_secs(args.wait_seconds),
+        max_wait: Duration::from_secs(args.max_wait_seconds),
+        output_cap: args.output_cap,
+        max_steps_cap: args.max_steps_cap,
+        upload_roots: roots,
+        max_upload_bytes: args.max_upload_mb.saturating_mul(1024 * 1024),
+        heartbeat: args.heartbeat(),
+        client_keys: false,
+    })
+}
+
+async fn finish(state: &Arc<AppState>, keep_sessions: bool) {
+    if keep_sessions {
+        let open = state.sessions.list().len();
+        if open > 0 {
+            tracing::warn!(
+                open,
+                "leaving sessions open (--keep-sessions); they cost money until closed"
+            );
+        }
+        return;
+    }
+    state.sessions.close_all(SHUTDOWN_CLOSE_BOUND).await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,181 @@
+//! Command-line flags and environment variables. Every setting is both.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::smooth::{ApiKey, DEFAULT_BASE_URL};
+
+#[derive(Debug, Parser)]
+#[command(name = "smooth-mcp", version, about = "MCP server for the Smooth browser agent", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the mock Smooth API over HTTP (for tests, demos and benchmarks).
+    Mock {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// Seconds a one-shot task runs before it is done.
+        #[arg(long, default_value_t = 2.0)]
+        run_seconds: f64,
+        /// Hold polls open until something happens, up to this many seconds (0 = off).
+        #[arg(long, default_value_t = 0.0)]
+        long_poll_seconds: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    Stdio,
+    Http,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Smooth API key (falls back to CIRCLEMIND_API_KEY, the official SDK's variable).
+    #[arg(long, env = "SMOOTH_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Smooth API base URL; `…/api/` and `…/api/v1` are both accepted.
+    #[arg(long, env = "SMOOTH_BASE_URL", default_value = DEFAULT_BASE_URL)]
+    pub base_url: String,
+
+    /// Run against an embedded mock of the Smooth API: no account needed, results are simulated.
+    #[arg(long, env = "SMOOTH_MCP_MOCK")]
+    pub mock: bool,
+
+    /// Seconds between polls of a live task (when Smooth does not long-poll).
+    #[arg(long, env = "SMOOTH_MCP_POLL_INTERVAL", default_value_t = 1.0, value_parser = positive_secs)]
+    pub poll_interval: f64,
+
+    /// Per-request HTTP timeout towards Smooth, in seconds (polls may be held open by Smooth).
+    #[arg(long, env = "SMOOTH_MCP_HTTP_TIMEOUT", default_value_t = 60.0, value_parser = positive_secs)]
+    pub http_timeout: f64,
+
+    /// Seconds a tool waits for a task before returning its id and status (default wait budget).
+    #[arg(long, env = "SMOOTH_MCP_WAIT_SECONDS", default_value_t = 45)]
+    pub wait_seconds: u64,
+
+    /// The largest `wait_seconds` a call may ask for. Keep it under your client's tool timeout
+    /// (Claude Desktop gives up after about 60 s).
+    #[arg(long, env = "SMOOTH_MCP_MAX_WAIT_SECONDS", default_value_t = 55)]
+    pub max_wait_seconds: u64,
+
+    /// Cap, in characters, on the task output returned in one result; the rest is cut with a note.
+    #[arg(long, env = "SMOOTH_MCP_OUTPUT_CAP", default_value_t = 20_000)]
+    pub output_cap: usize,
+
+    /// The largest `max_steps` any task may use (a cost bound the model cannot exceed).
+    #[arg(long, env = "SMOOTH_MCP_MAX_STEPS_CAP", default_value_t = 128, value_parser = clap::value_parser!(u32).range(2..=128))]
+    pub max_steps_cap: u32,
+
+    /// Directories `upload_file` may read from (repeat or comma-separate). Default: the working directory.
+    #[arg(
+        long = "allow-dir",
+        env = "SMOOTH_MCP_ALLOWED_DIRS",
+        value_delimiter = ','
+    )]
+    pub allow_dirs: Vec<PathBuf>,
+
+    /// Largest file `upload_file` will send, in MiB.
+    #[arg(long, env = "SMOOTH_MCP_MAX_UPLOAD_MB", default_value_t = 50)]
+    pub max_upload_mb: u64,
+
+    /// Minutes after which an unused session opened by this server is closed (0 = never).
+    #[arg(long, env = "SMOOTH_MCP_IDLE_SESSION_MINUTES", default_value_t = 15.0)]
+    pub idle_session_minutes: f64,
+
+    /// Leave sessions open when the server exits (they keep costing money until closed).
+    #[arg(long, env = "SMOOTH_MCP_KEEP_SESSIONS")]
+    pub keep_sessions: bool,
+
+    /// Seconds between progress heartbeats while a task runs (at most 10).
+    #[arg(long, env = "SMOOTH_MCP_HEARTBEAT_SECONDS", default_value_t = 5.0, value_parser = heartbeat_secs)]
+    pub heartbeat_seconds: f64,
+
+    /// How the MCP client connects.
+    #[arg(long, env = "SMOOTH_MCP_TRANSPORT", value_enum, default_value_t = Transport::Stdio)]
+    pub transport: Transport,
+
+    /// Address for `--transport http`.
+    #[arg(long, env = "SMOOTH_MCP_LISTEN", default_value = "127.0.0.1:8931")]
+    pub listen: SocketAddr,
+
+    /// Log filter for stderr (e.g. `info`, `smooth_mcp=debug`).
+    #[arg(long, env = "SMOOTH_MCP_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(v)
+    } else {
+        Err("must be more than 0 and at most 3600 seconds".into())
+    }
+}
+
+fn heartbeat_secs(s: &str) -> Result<f64, String> {
+    let v = positive_secs(s)?;
+    if v <= 10.0 {
+        Ok(v)
+    } else {
+        Err("must be at most 10 seconds".into())
+    }
+}
+
+impl ServerArgs {
+    /// The key from the flag or `SMOOTH_API_KEY`, else `CIRCLEMIND_API_KEY`.
+    pub fn resolved_api_key(&self) -> Option<ApiKey> {
+        self.api_key.clone().and_then(ApiKey::new).or_else(|| {
+            std::env::var("CIRCLEMIND_API_KEY")
+                .ok()
+                .and_then(ApiKey::new)
+        })
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.poll_interval)
+    }
+
+    pub fn http_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.http_timeout)
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat_seconds)
+    }
+
+    pub fn idle_session_timeout(&self) -> Option<Duration> {
+        (self.idle_session_minutes > 0.0)
+            .then(|| Duration::from_secs_f64(self.idle_session_minutes * 60.0))
+    }
+
+    /// Checks what clap cannot; the message says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.wait_seconds > self.max_wait_seconds {
+            return Err(format!(
+                "--wait-seconds ({}) is larger than --max-wait-seconds ({})",
+                self.wait_seconds, self.max_wait_seconds
+            ));
+        }
+        if self.output_cap < 500 {
+            return Err("--output-cap must be at least 500 characters".into());
+        }
+        if !self.idle_session_minutes.is_finite() || self.idle_session_minutes < 0.0 {
+            return Err("--idle-session-minutes must be 0 or more".into());
+        }
+        Ok(())
+    }
+}

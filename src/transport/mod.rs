@@ -1,0 +1,3 @@
+//! How MCP clients reach the server. Wiring only: the tools live in `crate::mcp`.
+
+pub mod stdio;
