@@ -89,7 +89,9 @@ pub fn normalize_base_url(raw: &str) -> Result<Url, String> {
     };
     let url = Url::parse(&full).map_err(|e| format!("invalid Smooth base URL {raw:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(format!("invalid Smooth base URL {raw:?}: use http(s)://host/api/v1"));
+        return Err(format!(
+            "invalid Smooth base URL {raw:?}: use http(s)://host/api/v1"
+        ));
     }
     Ok(url)
 }
@@ -202,7 +204,11 @@ impl SmoothClient {
     }
 
     /// Posts an event; its `id` must be set so a retry cannot act twice.
-    pub async fn send_event(&self, task_id: &str, event: &TaskEvent) -> Result<String, SmoothError> {
+    pub async fn send_event(
+        &self,
+        task_id: &str,
+        event: &TaskEvent,
+    ) -> Result<String, SmoothError> {
         let body = serde_json::to_value(event).map_err(|e| SmoothError::Decode(e.to_string()))?;
         let repeat = if event.id.is_some() {
             Repeat::Safe
@@ -240,8 +246,14 @@ impl SmoothClient {
     }
 
     pub async fn delete_profile(&self, id: &str) -> Result<bool, SmoothError> {
-        self.call(Method::DELETE, &["profile", id], &[], Body::None, Repeat::Safe)
-            .await
+        self.call(
+            Method::DELETE,
+            &["profile", id],
+            &[],
+            Body::None,
+            Repeat::Safe,
+        )
+        .await
     }
 
     pub async fn upload_file(
@@ -277,7 +289,13 @@ impl SmoothClient {
             purpose: None,
         };
         let r: IdResponse = self
-            .call(Method::POST, &["extension"], &[], body, Repeat::OnlyIfUnsent)
+            .call(
+                Method::POST,
+                &["extension"],
+                &[],
+                body,
+                Repeat::OnlyIfUnsent,
+            )
             .await?;
         Ok(r.id)
     }
@@ -289,8 +307,14 @@ impl SmoothClient {
 
     /// `DELETE /extension/{id}`, the path both SDKs use (the OpenAPI document differs).
     pub async fn delete_extension(&self, id: &str) -> Result<bool, SmoothError> {
-        self.call(Method::DELETE, &["extension", id], &[], Body::None, Repeat::Safe)
-            .await
+        self.call(
+            Method::DELETE,
+            &["extension", id],
+            &[],
+            Body::None,
+            Repeat::Safe,
+        )
+        .await
     }
 
     fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {

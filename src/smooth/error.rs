@@ -92,7 +92,11 @@ pub(crate) fn error_message(status: u16, body: &str) -> String {
                     .get("msg")
                     .and_then(|m| m.as_str())
                     .map_or_else(|| item.to_string(), str::to_owned);
-                if loc.is_empty() { text } else { format!("{loc}: {text}") }
+                if loc.is_empty() {
+                    text
+                } else {
+                    format!("{loc}: {text}")
+                }
             })
             .collect::<Vec<_>>()
             .join("; "),
@@ -127,7 +131,10 @@ mod tests {
 
     #[test]
     fn detail_string_array_and_raw_bodies() {
-        assert_eq!(error_message(404, r#"{"detail":"Task not found"}"#), "Task not found");
+        assert_eq!(
+            error_message(404, r#"{"detail":"Task not found"}"#),
+            "Task not found"
+        );
         assert_eq!(
             error_message(
                 422,

@@ -4,6 +4,8 @@ mod client;
 mod error;
 mod types;
 
-pub use client::{ApiKey, ClientConfig, DEFAULT_BASE_URL, RetryPolicy, SmoothClient, normalize_base_url};
+pub use client::{
+    ApiKey, ClientConfig, DEFAULT_BASE_URL, RetryPolicy, SmoothClient, normalize_base_url,
+};
 pub use error::SmoothError;
 pub use types::*;
