@@ -483,7 +483,7 @@ async fn bad_arguments_are_tool_errors_and_nothing_is_sent() {
         (
             "run_browser_task",
             json!({"task": "x", "device": "tablet"}),
-            "expected one of `desktop`, `mobile`, `desktop-lg`",
+            "`device`: unknown variant",
         ),
         (
             "run_browser_task",

@@ -145,3 +145,47 @@ pub fn wait_budget(wait_seconds: Option<u64>, settings: &Settings) -> Duration {
         .map_or(settings.default_wait, Duration::from_secs)
         .min(settings.max_wait)
 }
+
+/// Tool arguments, as rmcp's `Parameters` (the tool macros find it by this name), but a
+/// bad argument is named in the error: "`device`: unknown variant `tablet`, …".
+pub struct Parameters<T>(pub T);
+
+impl<T: JsonSchema> JsonSchema for Parameters<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+impl<S, T: serde::de::DeserializeOwned>
+    rmcp::handler::server::common::FromContextPart<
+        rmcp::handler::server::tool::ToolCallContext<'_, S>,
+    > for Parameters<T>
+{
+    fn from_context_part(
+        context: &mut rmcp::handler::server::tool::ToolCallContext<'_, S>,
+    ) -> Result<Self, rmcp::ErrorData> {
+        let arguments = Value::Object(context.arguments.take().unwrap_or_default());
+        serde_path_to_error::deserialize(arguments)
+            .map(Parameters)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." {
+                    String::new()
+                } else {
+                    format!("`{path}`: ")
+                };
+                // This prefix is how rmcp knows to answer with a tool error the model can read.
+                rmcp::ErrorData::invalid_params(
+                    format!(
+                        "failed to deserialize parameters: {field}{}",
+                        e.into_inner()
+                    ),
+                    None,
+                )
+            })
+    }
+}

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use rmcp::handler::server::common::schema_for_output;
-use rmcp::handler::server::wrapper::Parameters;
+
 use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::SmoothServer;
-use super::args::required_text;
+use super::args::{Parameters, required_text};
 use super::error::{ToolError, invalid};
 use super::results::{UploadResult, structured};
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rmcp::handler::server::common::schema_for_output;
-use rmcp::handler::server::wrapper::Parameters;
+
 use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::SmoothServer;
 use super::args::{
-    Device, Metadata, check_ids, check_json_schema, check_max_steps, check_url, metadata_to_wire,
-    required_text, wait_budget,
+    Device, Metadata, Parameters, check_ids, check_json_schema, check_max_steps, check_url,
+    metadata_to_wire, required_text, wait_budget,
 };
 use super::error::{ToolError, ToolResult, invalid};
 use super::output::{cap_output, truncation_note};

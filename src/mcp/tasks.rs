@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rmcp::handler::server::common::schema_for_output;
-use rmcp::handler::server::wrapper::Parameters;
+
 use rmcp::model::{CallToolRequestParams, CallToolResult, IntoContents, Task};
 use rmcp::service::RequestContext;
 use rmcp::task_manager::{TaskExit, TaskOptions};
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{
-    Agent, Device, Metadata, check_ids, check_json_schema, check_max_steps, check_url,
+    Agent, Device, Metadata, Parameters, check_ids, check_json_schema, check_max_steps, check_url,
     metadata_to_wire, required_text, wait_budget,
 };
 use super::error::{ToolError, ToolResult};
