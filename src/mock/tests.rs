@@ -1,0 +1,1318 @@
+//! End-to-end tests of the mock over real HTTP (reqwest against `MockSmooth::start`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Short schedules; long-poll on so polls return as soon as something happens.
+fn fast() -> MockConfig {
+    MockConfig {
+        waiting: ms(20),
+        run_time: ms(100),
+        step_time: ms(25),
+        recording_delay: ms(50),
+        long_poll: ms(2000),
+        ..MockConfig::default()
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: Option<String>,
+}
+
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    fn r(&self) -> &Value {
+        &self.body["r"]
+    }
+}
+
+impl Api {
+    fn new(mock: &MockSmooth) -> Api {
+        Api::with_key(mock, Some("cmzr-test"))
+    }
+
+    fn with_key(mock: &MockSmooth, key: Option<&str>) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: mock.base_url(),
+            key: key.map(str::to_string),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(key) = &self.key {
+            req = req.header("apikey", key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("request failed")).await
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    async fn raw_post(&self, path: &str, content_type: &str, body: &'static str) -> Reply {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(key) = &self.key {
+            req = req.header("apikey", key);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    async fn upload(
+        &self,
+        path: &str,
+        file_name: Option<&str>,
+        data: &[u8],
+        purpose: Option<&str>,
+    ) -> Reply {
+        use reqwest::multipart::{Form, Part};
+        let mut part = Part::bytes(data.to_vec());
+        if let Some(name) = file_name {
+            part = part.file_name(name.to_string());
+        }
+        let mut form = Form::new().part("file", part);
+        if let Some(p) = purpose {
+            form = form.text("file_purpose", p.to_string());
+        }
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .multipart(form);
+        if let Some(key) = &self.key {
+            req = req.header("apikey", key);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    async fn create(&self, body: Value) -> String {
+        let reply = self.post("/task", body).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.r()["id"].as_str().unwrap().to_string()
+    }
+
+    async fn session(&self) -> String {
+        self.create(json!({"task": null})).await
+    }
+
+    /// Polls `GET /task/{id}` (following the cursor) until an event with `event_id` shows up.
+    async fn wait_event(&self, task: &str, event_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut cursor = 0i64;
+        loop {
+            let reply = self.get(&format!("/task/{task}?event_t={cursor}")).await;
+            let events = reply.r()["events"].as_array().cloned().unwrap_or_default();
+            if let Some(e) = events.iter().find(|e| e["id"] == event_id) {
+                return e.clone();
+            }
+            for e in &events {
+                cursor = cursor.max(e["timestamp"].as_i64().unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no event {event_id}: {}",
+                reply.body
+            );
+            if events.is_empty() {
+                tokio::time::sleep(ms(2)).await;
+            }
+        }
+    }
+
+    /// Polls (long-polling) until the task has `status`.
+    async fn wait_status(&self, task: &str, status: &str) -> Reply {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let reply = self
+                .get(&format!("/task/{task}?event_t=99999999999999"))
+                .await;
+            if reply.r()["status"] == status {
+                return reply;
+            }
+            assert!(Instant::now() < deadline, "never {status}: {}", reply.body);
+            tokio::time::sleep(ms(2)).await;
+        }
+    }
+
+    async fn action(&self, task: &str, id: &str, name: &str, payload: Value) -> Value {
+        let reply = self
+            .post(
+                &format!("/task/{task}/event"),
+                json!({"name": name, "id": id, "payload": payload}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.r()["id"], id);
+        self.wait_event(task, id).await
+    }
+}
+
+async fn read(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply {
+        status,
+        body,
+        headers,
+    }
+}
+
+fn locs(reply: &Reply) -> Vec<Value> {
+    reply.body["detail"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no error array: {}", reply.body))
+        .iter()
+        .map(|e| e["loc"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn one_shot_lifecycle_recording_and_downloads() {
+    let cfg = MockConfig {
+        recording_delay: ms(300),
+        ..fast()
+    };
+    let mock = MockSmooth::start(cfg.clone()).await.unwrap();
+    let api = Api::new(&mock);
+    let created = api
+        .post(
+            "/task",
+            json!({"task": "Find tea prices", "device": "mobile"}),
+        )
+        .await;
+    assert_eq!(created.status, 200);
+    let t = created.r();
+    let id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(t["status"], "waiting");
+    assert_eq!(t["live_url"], Value::Null);
+    assert_eq!(t["recording_url"], Value::Null);
+    assert_eq!(t["credits_used"], json!(0.0));
+    assert_eq!(t["device"], "mobile");
+    assert!(t.get("downloads_url").is_none());
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((t["created_at"].as_i64().unwrap() - now_unix).abs() <= 1);
+
+    // The long-poll wakes when the task starts running.
+    let running = api.get(&format!("/task/{id}")).await;
+    assert_eq!(running.status, 202);
+    assert_eq!(running.r()["status"], "running");
+    assert_eq!(
+        running.r()["live_url"],
+        format!("https://live.mock.smooth.sh/{id}")
+    );
+    assert_eq!(running.r()["output"], Value::Null);
+    assert_eq!(mock.task_status(&id).as_deref(), Some("running"));
+
+    let end = mock.wait_terminal(&id).await.unwrap();
+    let before = Instant::now();
+    let done = api.get(&format!("/task/{id}?downloads=true")).await;
+    assert_eq!(done.status, 200);
+    let d = done.r();
+    assert_eq!(d["status"], "done");
+    assert_eq!(d["output"], "Simulated result for task: Find tea prices");
+    assert_eq!(
+        d["credits_used"],
+        json!(2.0),
+        "4 steps of 25 ms at 0.5 credits"
+    );
+    assert_eq!(d["live_url"], Value::Null);
+    assert_eq!(d["events"], json!([]));
+    if before < end + cfg.recording_delay && Instant::now() < end + cfg.recording_delay {
+        assert_eq!(d["recording_url"], Value::Null);
+        assert_eq!(d["downloads_url"], Value::Null);
+    }
+    tokio::time::sleep_until((end + cfg.recording_delay).into()).await;
+    let later = api.get(&format!("/task/{id}?downloads=1")).await;
+    assert_eq!(
+        later.r()["recording_url"],
+        format!("https://recordings.mock.smooth.sh/{id}.mp4")
+    );
+    assert_eq!(later.r()["downloads_url"], "");
+    assert_eq!(mock.wait_terminal(&id).await, Some(end));
+    assert_eq!(mock.wait_terminal("nope").await, None);
+}
+
+#[tokio::test]
+async fn outputs_and_directives() {
+    let cfg = MockConfig {
+        recording_delay: Duration::ZERO,
+        ..fast()
+    };
+    let mock = MockSmooth::start(cfg).await.unwrap();
+    let api = Api::new(&mock);
+    let schema = json!({"type": "object", "properties": {
+        "products": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "price": {"type": "number"}}, "required": ["name", "price"]}},
+        "currency": {"enum": ["EUR", "USD"]}}, "required": ["products"]});
+    let structured = api
+        .create(json!({"task": "List teas", "response_model": schema, "max_steps": 2}))
+        .await;
+    let failing = api.create(json!({"task": "Break [mock:fail]"})).await;
+    let started = Instant::now();
+    let quick = api
+        .create(json!({"task": "Quick [mock:duration=10ms] [mock:download]", "enable_recording": false}))
+        .await;
+    let shot = api
+        .create(json!({"task": "Shoot", "additional_tools": {"screenshot": {"full_page": true}, "hover": null}}))
+        .await;
+
+    let quick_end = mock.wait_terminal(&quick).await.unwrap();
+    assert!(quick_end - started < ms(90), "duration directive ignored");
+    let q = api.get(&format!("/task/{quick}?downloads=true")).await;
+    assert_eq!(q.r()["output"], "Simulated result for task: Quick");
+    assert_eq!(q.r()["credits_used"], json!(0.5));
+    assert_eq!(q.r()["recording_url"], "");
+    assert_eq!(
+        q.r()["downloads_url"],
+        format!("https://downloads.mock.smooth.sh/{quick}.zip")
+    );
+
+    mock.wait_terminal(&structured).await.unwrap();
+    let s = api.get(&format!("/task/{structured}")).await;
+    assert_eq!(s.r()["status"], "done");
+    assert!(
+        jsonschema::is_valid(&schema, &s.r()["output"]),
+        "{}",
+        s.r()["output"]
+    );
+    assert_eq!(s.r()["output"]["currency"], "EUR");
+    assert_eq!(s.r()["credits_used"], json!(1.0), "capped by max_steps = 2");
+
+    mock.wait_terminal(&failing).await.unwrap();
+    let f = api.get(&format!("/task/{failing}")).await;
+    assert_eq!(f.status, 200);
+    assert_eq!(f.r()["status"], "failed");
+    assert_eq!(f.r()["output"], "Agent failed: simulated failure");
+
+    mock.wait_terminal(&shot).await.unwrap();
+    let sh = api.get(&format!("/task/{shot}?downloads=true")).await;
+    assert_eq!(
+        sh.r()["downloads_url"],
+        format!("https://downloads.mock.smooth.sh/{shot}.zip")
+    );
+    assert_eq!(
+        sh.r()["recording_url"],
+        format!("https://recordings.mock.smooth.sh/{shot}.mp4")
+    );
+}
+
+#[tokio::test]
+async fn auth_and_routing_errors() {
+    let cfg = MockConfig {
+        api_key: Some("cmzr-good".into()),
+        ..fast()
+    };
+    let mock = MockSmooth::start(cfg).await.unwrap();
+    let missing = Api::with_key(&mock, None).get("/task").await;
+    assert_eq!(
+        (missing.status, missing.body.clone()),
+        (401, json!({"detail": "Missing API key"}))
+    );
+    let empty = Api::with_key(&mock, Some("")).get("/profile").await;
+    assert_eq!(empty.status, 401);
+    let wrong = Api::with_key(&mock, Some("cmzr-bad")).get("/task").await;
+    assert_eq!(
+        (wrong.status, wrong.body["detail"].clone()),
+        (401, json!("Invalid API key"))
+    );
+    let forbidden = Api::with_key(&mock, Some("cmzr-forbidden"))
+        .post("/profile", json!({}))
+        .await;
+    assert_eq!(forbidden.status, 403);
+    assert!(forbidden.body["detail"].is_string());
+
+    let api = Api::with_key(&mock, Some("cmzr-good"));
+    let unknown_route = Api::with_key(&mock, None).get("/nope/nope").await;
+    assert_eq!(
+        (unknown_route.status, unknown_route.body.clone()),
+        (404, json!({"detail": "Not Found"}))
+    );
+    let unknown_task = api.get("/task/does-not-exist").await;
+    assert_eq!(
+        (unknown_task.status, unknown_task.body.clone()),
+        (404, json!({"detail": "Task not found"}))
+    );
+    let put = api
+        .send(reqwest::Method::PUT, "/task", Some(json!({})))
+        .await;
+    assert_eq!(put.status, 405);
+    let ok = api.get("/task").await;
+    assert_eq!((ok.status, ok.r().clone()), (200, json!([])));
+
+    let log = mock.requests();
+    let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![401, 401, 401, 403, 404, 404, 405, 200]);
+    assert_eq!(log[0].apikey, None);
+    assert_eq!(log[2].apikey.as_deref(), Some("cmzr-bad"));
+    assert_eq!(log[4].path, "/nope/nope");
+    assert_eq!(log[3].body, Some(json!({})));
+    assert_eq!(mock.count("GET", "/task"), 3);
+    assert_eq!(mock.count("get", "/task/*"), 1);
+    assert_eq!(mock.count("*", "/task"), 4);
+}
+
+#[tokio::test]
+async fn task_validation() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let cases = [
+        (
+            json!({"task": "x", "max_steps": 1}),
+            json!(["body", "max_steps"]),
+        ),
+        (
+            json!({"task": "x", "max_steps": 129}),
+            json!(["body", "max_steps"]),
+        ),
+        (
+            json!({"task": "x", "max_steps": "many"}),
+            json!(["body", "max_steps"]),
+        ),
+        (
+            json!({"task": "x", "device": "tablet"}),
+            json!(["body", "device"]),
+        ),
+        (
+            json!({"task": "x", "device": null}),
+            json!(["body", "device"]),
+        ),
+        (
+            json!({"task": "x", "agent": "gpt"}),
+            json!(["body", "agent"]),
+        ),
+        (json!({"task": 5}), json!(["body", "task"])),
+        (
+            json!({"task": "x", "metadata": {"k": "v".repeat(2049)}}),
+            json!(["body", "metadata", "k"]),
+        ),
+        (
+            json!({"task": "x", "metadata": {"k": [1]}}),
+            json!(["body", "metadata", "k"]),
+        ),
+        (
+            json!({"task": "x", "files": ["file-nope"]}),
+            json!(["body", "files", 0]),
+        ),
+        (
+            json!({"task": "x", "extensions": ["ext-nope"]}),
+            json!(["body", "extensions", 0]),
+        ),
+        (
+            json!({"task": "x", "custom_tools": [{"name": "t"}]}),
+            json!(["body", "custom_tools", 0, "description"]),
+        ),
+        (
+            json!({"task": "x", "enable_recording": "yes"}),
+            json!(["body", "enable_recording"]),
+        ),
+        (json!(["not", "an", "object"]), json!(["body"])),
+    ];
+    for (body, loc) in cases {
+        let reply = api.post("/task", body.clone()).await;
+        assert_eq!(reply.status, 422, "{body} → {}", reply.body);
+        assert!(locs(&reply).contains(&loc), "{body} → {}", reply.body);
+        let first = &reply.body["detail"][0];
+        assert!(first["msg"].is_string() && first["type"].is_string());
+    }
+    let many: serde_json::Map<String, Value> =
+        (0..17).map(|i| (format!("k{i}"), json!(i))).collect();
+    let reply = api
+        .post("/task", json!({"task": "x", "metadata": many}))
+        .await;
+    assert_eq!(reply.body["detail"][0]["type"], "too_long");
+    let unknown_file = api
+        .post("/task", json!({"task": "x", "files": ["file-nope"]}))
+        .await;
+    assert!(
+        unknown_file.body["detail"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("file-nope")
+    );
+
+    let not_json = api.raw_post("/task", "application/json", "{nope").await;
+    assert_eq!(not_json.status, 422);
+    assert_eq!(not_json.body["detail"][0]["type"], "json_invalid");
+    let empty = api.raw_post("/task", "application/json", "").await;
+    assert_eq!(empty.status, 422);
+
+    let profile = api
+        .post("/task", json!({"task": "x", "profile_id": "ghost"}))
+        .await;
+    assert_eq!(profile.status, 404);
+    let extras = api
+        .post("/task", json!({"task": "x", "brand_new_field": {"a": 1}, "stealth_mode": true, "metadata": {"a": 1, "b": true, "c": "s"}}))
+        .await;
+    assert_eq!(extras.status, 200, "{}", extras.body);
+
+    for q in ["l=0", "l=129", "l=x", "t=soon"] {
+        let reply = api.get(&format!("/task?{q}")).await;
+        assert_eq!(reply.status, 422, "{q}");
+    }
+    let bad_cursor = api
+        .get(&format!(
+            "/task/{}?event_t=abc",
+            extras.r()["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(bad_cursor.status, 422);
+    assert_eq!(locs(&bad_cursor), vec![json!(["query", "event_t"])]);
+}
+
+#[tokio::test]
+async fn concurrent_browser_limit_and_cancel() {
+    let cfg = MockConfig {
+        max_live_browsers: 2,
+        ..fast()
+    };
+    let mock = MockSmooth::start(cfg).await.unwrap();
+    let api = Api::new(&mock);
+    let a = api.session().await;
+    let b = api
+        .create(json!({"task": "long [mock:duration=30s]"}))
+        .await;
+    let limited = api.post("/task", json!({"task": "third"})).await;
+    assert_eq!(
+        (limited.status, limited.body.clone()),
+        (
+            429,
+            json!({"detail": "Concurrent browser limit reached for your plan"})
+        )
+    );
+
+    let cancelled = api.delete(&format!("/task/{b}")).await;
+    assert_eq!(
+        (cancelled.status, cancelled.r().clone()),
+        (200, json!(true))
+    );
+    assert_eq!(mock.task_status(&b).as_deref(), Some("cancelled"));
+    assert!(mock.wait_terminal(&b).await.is_some());
+    let got = api.get(&format!("/task/{b}")).await;
+    assert_eq!(
+        (got.status, got.r()["status"].clone()),
+        (200, json!("cancelled"))
+    );
+    assert_eq!(api.delete(&format!("/task/{b}")).await.status, 404);
+    assert_eq!(api.delete("/task/unknown").await.status, 404);
+
+    let c = api.create(json!({"task": "third"})).await;
+    assert_ne!(c, a);
+    assert_eq!(api.delete(&format!("/task/{a}")).await.status, 200);
+    assert_eq!(mock.task_status(&a).as_deref(), Some("cancelled"));
+    let after = api
+        .post(
+            &format!("/task/{a}/event"),
+            json!({"name": "session_action", "payload": {"name": "close"}}),
+        )
+        .await;
+    assert_eq!(
+        (after.status, after.body.clone()),
+        (400, json!({"detail": "Session is closed"}))
+    );
+}
+
+#[tokio::test]
+async fn session_actions_cursor_and_close() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let sid = api.session().await;
+    let first = api.get(&format!("/task/{sid}")).await;
+    assert_eq!(first.r()["status"], "running");
+    assert_eq!(
+        first.r()["live_url"],
+        format!("https://live.mock.smooth.sh/{sid}")
+    );
+
+    // goto, then evaluate_js queued behind it: both complete in the same millisecond
+    // (asserted when the second post arrived before the 50 ms goto finished).
+    let posted = Instant::now();
+    let goto = json!({"name": "browser_action", "id": "g1",
+        "payload": {"name": "goto", "input": {"url": "https://shop.example.com/tea"}}});
+    assert_eq!(
+        api.post(&format!("/task/{sid}/event"), goto).await.r()["id"],
+        "g1"
+    );
+    let eval = json!({"name": "browser_action", "id": "e1",
+        "payload": {"name": "evaluate_js", "input": {"js": "document.title"}}});
+    assert_eq!(
+        api.post(&format!("/task/{sid}/event"), eval).await.status,
+        200
+    );
+    let queued_behind_goto = posted.elapsed() < ms(45);
+    let title = api.wait_event(&sid, "e1").await;
+    let g1 = api.wait_event(&sid, "g1").await;
+    assert_eq!(g1["name"], "browser_action");
+    assert_eq!(
+        g1["payload"],
+        json!({"code": 200, "output": {"output": null, "credits_used": 0.0, "duration": 0.05}})
+    );
+    assert_eq!(
+        title["payload"]["output"]["output"],
+        "Mock page: https://shop.example.com/tea"
+    );
+    if queued_behind_goto {
+        assert_eq!(
+            g1["timestamp"], title["timestamp"],
+            "timestamp collision expected"
+        );
+    }
+    let ts = g1["timestamp"].as_i64().unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        (now_ms - ts).abs() < 5_000,
+        "timestamps are epoch milliseconds"
+    );
+
+    // The cursor is strictly-after: polling from ts returns only the newer extract result.
+    let schema = json!({"type": "object", "properties": {"price": {"type": "number"}}});
+    let reply = api
+        .post(
+            &format!("/task/{sid}/event"),
+            json!({"name": "browser_action", "id": "x1",
+            "payload": {"name": "extract", "input": {"schema": schema, "prompt": "price"}}}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let newer = api.get(&format!("/task/{sid}?event_t={ts}")).await;
+    let events = newer.r()["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["id"], "x1");
+    assert!(events[0]["timestamp"].as_i64().unwrap() > ts);
+    assert_eq!(
+        events[0]["payload"]["output"],
+        json!({"output": {"price": 4.2}, "credits_used": 0.1, "duration": 0.1})
+    );
+    let all = api.get(&format!("/task/{sid}?event_t=0")).await;
+    let ids: Vec<&str> = all.r()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["g1", "e1", "x1"]);
+    assert_eq!(all.r()["credits_used"], json!(0.1));
+
+    // Failing actions are results with code 400; an id is generated when absent.
+    let thrown = api
+        .action(
+            &sid,
+            "e2",
+            "browser_action",
+            json!({"name": "evaluate_js", "input": {"js": "throw new Error('boom')"}}),
+        )
+        .await;
+    assert_eq!(
+        thrown["payload"],
+        json!({"code": 400, "output": "Error: boom"})
+    );
+    let unknown = api
+        .action(&sid, "u1", "browser_action", json!({"name": "teleport"}))
+        .await;
+    assert_eq!(unknown["payload"]["code"], 400);
+    let sum = api
+        .action(&sid, "e3", "browser_action", json!({"name": "evaluate_js", "input": {"js": "(args) => args.a + args.b", "args": {"a": 1, "b": 2}}}))
+        .await;
+    assert_eq!(sum["payload"]["output"]["output"], 3);
+    let generated = api
+        .post(&format!("/task/{sid}/event"), json!({"name": "browser_action", "payload": {"name": "goto", "input": {"url": "https://example.org/"}}}))
+        .await;
+    let gen_id = generated.r()["id"].as_str().unwrap().to_string();
+    assert!(!gen_id.is_empty());
+    api.wait_event(&sid, &gen_id).await;
+    let bad_event = api
+        .post(
+            &format!("/task/{sid}/event"),
+            json!({"name": "telepathy", "payload": {}}),
+        )
+        .await;
+    assert_eq!(bad_event.status, 400);
+    let invalid = api
+        .post(&format!("/task/{sid}/event"), json!({"payload": {}}))
+        .await;
+    assert_eq!(invalid.status, 422);
+    let missing = api
+        .post(
+            "/task/ghost/event",
+            json!({"name": "browser_action", "payload": {"name": "goto"}}),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+
+    // One agent task at a time; close refuses while it runs.
+    let run = json!({"name": "run_task", "input": {"task": "Buy tea [mock:duration=150ms]", "max_steps": 10}});
+    api.post(
+        &format!("/task/{sid}/event"),
+        json!({"name": "session_action", "id": "r1", "payload": run}),
+    )
+    .await;
+    let second = api
+        .action(
+            &sid,
+            "r2",
+            "session_action",
+            json!({"name": "run_task", "input": {"task": "Another"}}),
+        )
+        .await;
+    assert_eq!(
+        second["payload"],
+        json!({"code": 400, "output": "An agent task is already running in this session"})
+    );
+    let refused = api
+        .action(&sid, "c1", "session_action", json!({"name": "close"}))
+        .await;
+    assert_eq!(refused["payload"]["output"]["output"], false);
+    assert_eq!(mock.task_status(&sid).as_deref(), Some("running"));
+    let r1 = api.wait_event(&sid, "r1").await;
+    assert_eq!(
+        r1["payload"],
+        json!({"code": 200, "output": {"output": "Simulated result for task: Buy tea", "credits_used": 3.0, "duration": 0.15}})
+    );
+    let run2 = api
+        .action(
+            &sid,
+            "r3",
+            "session_action",
+            json!({"name": "run_task", "input": {"task": "Summarize [mock:duration=20ms]",
+            "response_model": {"type": "object", "properties": {"summary": {"type": "string"}}}}}),
+        )
+        .await;
+    assert_eq!(
+        run2["payload"]["output"]["output"],
+        json!({"summary": "example summary"})
+    );
+
+    let closed = api
+        .action(&sid, "c2", "session_action", json!({"name": "close"}))
+        .await;
+    assert_eq!(closed["payload"]["output"]["output"], true);
+    let rejected = api.post(&format!("/task/{sid}/event"), json!({"name": "browser_action", "payload": {"name": "goto", "input": {"url": "https://x.y/"}}})).await;
+    assert_eq!(
+        (rejected.status, rejected.body.clone()),
+        (400, json!({"detail": "Session is closed"}))
+    );
+    mock.wait_terminal(&sid).await.unwrap();
+    let done = api.get(&format!("/task/{sid}")).await;
+    assert_eq!(
+        (done.status, done.r()["status"].clone()),
+        (200, json!("done"))
+    );
+    assert_eq!(done.r()["credits_used"], json!(3.6));
+    assert_eq!(done.r()["live_url"], Value::Null);
+
+    assert_eq!(mock.count("POST", "/task/*/event"), 16);
+    assert_eq!(mock.count("POST", "/task/ghost/event"), 1);
+    let first_event = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/event"))
+        .unwrap();
+    assert_eq!(first_event.body.unwrap()["id"], "g1");
+}
+
+#[tokio::test]
+async fn equal_timestamps_arrive_together() {
+    // Actions posted while the session is still waiting queue up behind each other.
+    let mock = MockSmooth::start(MockConfig {
+        waiting: ms(300),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&mock);
+    let sid = api.session().await;
+    for (id, payload) in [
+        (
+            "a",
+            json!({"name": "goto", "input": {"url": "https://a.example/"}}),
+        ),
+        (
+            "b",
+            json!({"name": "evaluate_js", "input": {"js": "location.href"}}),
+        ),
+        (
+            "c",
+            json!({"name": "evaluate_js", "input": {"js": "\"same ms\""}}),
+        ),
+    ] {
+        let body = json!({"name": "browser_action", "id": id, "payload": payload});
+        assert_eq!(
+            api.post(&format!("/task/{sid}/event"), body).await.status,
+            200
+        );
+    }
+    api.wait_event(&sid, "c").await;
+    let all = api.get(&format!("/task/{sid}?event_t=0")).await;
+    let events = all.r()["events"].as_array().unwrap();
+    let stamps: Vec<i64> = events
+        .iter()
+        .map(|e| e["timestamp"].as_i64().unwrap())
+        .collect();
+    assert_eq!(stamps.len(), 3);
+    assert!(stamps.iter().all(|t| *t == stamps[0]), "{stamps:?}");
+    assert_eq!(
+        events[1]["payload"]["output"]["output"],
+        "https://a.example/"
+    );
+    assert_eq!(events[2]["payload"]["output"]["output"], "same ms");
+}
+
+#[tokio::test]
+async fn tool_calls_park_the_agent() {
+    let cfg = fast();
+    let mock = MockSmooth::start(cfg.clone()).await.unwrap();
+    let api = Api::new(&mock);
+    let tool = json!({"name": "ask_user", "description": "Ask the user", "output": "the answer",
+        "inputs": {"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}});
+    let id = api
+        .create(json!({"task": "Book a table", "custom_tools": [tool]}))
+        .await;
+    let call = loop {
+        let reply = api.get(&format!("/task/{id}?event_t=0")).await;
+        if let Some(e) = reply.r()["events"].as_array().and_then(|e| e.first()) {
+            break e.clone();
+        }
+    };
+    assert_eq!(call["name"], "tool_call");
+    assert_eq!(
+        call["payload"],
+        json!({"name": "ask_user", "input": {"question": "example question"}})
+    );
+    let call_id = call["id"].as_str().unwrap();
+    // Parked: not finished well past its run time.
+    assert!(
+        tokio::time::timeout(cfg.run_time * 2, mock.wait_terminal(&id))
+            .await
+            .is_err()
+    );
+    assert_eq!(mock.task_status(&id).as_deref(), Some("running"));
+    let wrong = api
+        .post(
+            &format!("/task/{id}/event"),
+            json!({"name": "tool_call", "id": "call_nope", "payload": {"code": 200, "output": 1}}),
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    let answered = api
+        .post(&format!("/task/{id}/event"), json!({"name": "tool_call", "id": call_id, "payload": {"code": 200, "output": {"answer": "yes"}}}))
+        .await;
+    assert_eq!(
+        (answered.status, answered.r()["id"].clone()),
+        (200, json!(call_id))
+    );
+    let again = api
+        .post(
+            &format!("/task/{id}/event"),
+            json!({"name": "tool_call", "id": call_id, "payload": {"code": 200, "output": 2}}),
+        )
+        .await;
+    assert_eq!(again.status, 400);
+    mock.wait_terminal(&id).await.unwrap();
+    let done = api.get(&format!("/task/{id}")).await;
+    assert_eq!(done.r()["status"], "done");
+    let output = done.r()["output"].as_str().unwrap();
+    assert!(output.contains(r#"{"answer":"yes"}"#), "{output}");
+
+    // A directive tool unknown to the client, answered 400: the agent works around it.
+    let id = api
+        .create(json!({"task": "Check [mock:tool_call=mystery]"}))
+        .await;
+    api.wait_status(&id, "running").await;
+    let call = loop {
+        let reply = api.get(&format!("/task/{id}?event_t=0")).await;
+        if let Some(e) = reply.r()["events"].as_array().and_then(|e| e.first()) {
+            break e.clone();
+        }
+    };
+    assert_eq!(call["payload"], json!({"name": "mystery", "input": {}}));
+    api.post(&format!("/task/{id}/event"), json!({"name": "tool_call", "id": call["id"], "payload": {"code": 400, "output": "Unknown tool: mystery"}}))
+        .await;
+    mock.wait_terminal(&id).await.unwrap();
+    let done = api.get(&format!("/task/{id}")).await;
+    assert_eq!(done.r()["status"], "done");
+    assert!(
+        done.r()["output"]
+            .as_str()
+            .unwrap()
+            .contains("worked around")
+    );
+
+    // A 500 answer is fatal.
+    let id = api.create(json!({"task": "Fatal", "custom_tools": [{"name": "t", "description": "d", "output": "o", "inputs": {}}]})).await;
+    let call = loop {
+        let reply = api.get(&format!("/task/{id}?event_t=0")).await;
+        if let Some(e) = reply.r()["events"].as_array().and_then(|e| e.first()) {
+            break e.clone();
+        }
+    };
+    api.post(&format!("/task/{id}/event"), json!({"name": "tool_call", "id": call["id"], "payload": {"code": 500, "output": "db down"}}))
+        .await;
+    mock.wait_terminal(&id).await.unwrap();
+    let failed = api.get(&format!("/task/{id}")).await;
+    assert_eq!(failed.r()["status"], "failed");
+    assert!(failed.r()["output"].as_str().unwrap().contains("db down"));
+}
+
+#[tokio::test]
+async fn long_poll_holds_and_wakes() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let sid = api.session().await;
+    api.wait_status(&sid, "running").await;
+    let poll = {
+        let (http, url) = (
+            api.http.clone(),
+            format!("{}/task/{sid}?event_t=0", api.base),
+        );
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let resp = http.get(url).header("apikey", "k").send().await.unwrap();
+            let status = resp.status().as_u16();
+            (
+                status,
+                resp.json::<Value>().await.unwrap(),
+                started.elapsed(),
+            )
+        })
+    };
+    tokio::time::sleep(ms(30)).await;
+    assert!(!poll.is_finished(), "the poll should be held");
+    api.post(&format!("/task/{sid}/event"), json!({"name": "browser_action", "id": "g", "payload": {"name": "goto", "input": {"url": "https://a.b/"}}}))
+        .await;
+    let (status, body, elapsed) = poll.await.unwrap();
+    assert_eq!(status, 202);
+    assert_eq!(body["r"]["events"][0]["id"], "g");
+    assert!(elapsed < ms(1500), "woke on the event, took {elapsed:?}");
+
+    // With nothing new it answers (empty) once long_poll elapses.
+    let short = MockSmooth::start(MockConfig {
+        long_poll: ms(120),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&short);
+    let sid = api.session().await;
+    api.wait_status(&sid, "running").await;
+    let started = Instant::now();
+    let idle = api.get(&format!("/task/{sid}?event_t=0")).await;
+    assert!(started.elapsed() >= ms(120));
+    assert_eq!((idle.status, idle.r()["events"].clone()), (202, json!([])));
+    assert_eq!(short.requests().last().unwrap().status, 202);
+}
+
+#[tokio::test]
+async fn faults_and_control_surface() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    mock.inject_fault(
+        Fault::new("POST", "/task", 503)
+            .with_times(2)
+            .with_retry_after(7),
+    );
+    for _ in 0..2 {
+        let reply = api.post("/task", json!({"task": "x"})).await;
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.headers["retry-after"], "7");
+        assert_eq!(reply.body, json!({"detail": "Service Unavailable"}));
+    }
+    let id = api.create(json!({"task": "x"})).await;
+
+    mock.inject_fault(Fault::new("GET", "/task/*", 502).with_detail("<<raw>>"));
+    let raw = api.get(&format!("/task/{id}")).await;
+    assert_eq!(
+        (raw.status, raw.body.clone()),
+        (502, json!("upstream exploded"))
+    );
+    assert!(
+        raw.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+
+    mock.inject_fault(
+        Fault::new("GET", "/profile", 504)
+            .with_delay(ms(150))
+            .with_detail(json!({"why": "slow"})),
+    );
+    let started = Instant::now();
+    let slow = Api::with_key(&mock, None).get("/profile").await;
+    assert!(started.elapsed() >= ms(150));
+    assert_eq!(
+        (slow.status, slow.body.clone()),
+        (504, json!({"detail": {"why": "slow"}}))
+    );
+    assert_eq!(api.get("/profile").await.status, 200);
+
+    // Over HTTP, for out-of-process tests.
+    let http = reqwest::Client::new();
+    let control = format!("http://{}/_mock", mock.addr());
+    let added = http
+        .post(format!("{control}/faults"))
+        .json(&json!({"method": "DELETE", "path": "/file/*", "status": 500, "delay_ms": 1, "detail": {"x": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 200);
+    let listed: Vec<Fault> = http
+        .get(format!("{control}/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            Fault::new("DELETE", "/file/*", 500)
+                .with_delay(ms(1))
+                .with_detail(json!({"x": 1}))
+        ]
+    );
+    let boom = api.delete("/file/abc").await;
+    assert_eq!(
+        (boom.status, boom.body.clone()),
+        (500, json!({"detail": {"x": 1}}))
+    );
+    assert_eq!(api.delete("/file/abc").await.status, 404);
+    let bad = http
+        .post(format!("{control}/faults"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+
+    let status: Value = http
+        .get(format!("{control}/tasks/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["id"], id.as_str());
+    assert!(status["status"].is_string());
+    assert_eq!(
+        http.get(format!("{control}/tasks/ghost"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let requests: Vec<RecordedRequest> = http
+        .get(format!("{control}/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(requests, mock.requests());
+    let statuses: Vec<u16> = requests.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![503, 503, 200, 502, 504, 200, 500, 404]);
+    assert_eq!(requests[0].body, Some(json!({"task": "x"})));
+    assert_eq!(mock.count("POST", "/task"), 3);
+    http.post(format!("{control}/reset")).send().await.unwrap();
+    assert!(mock.requests().is_empty());
+    mock.inject_fault(Fault::new("GET", "/task", 500));
+    mock.reset();
+    assert_eq!(api.get("/task").await.status, 200);
+}
+
+#[tokio::test]
+async fn profiles_crud_and_cookie_domains() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let work = api.post("/profile", json!({"id": "work"})).await;
+    assert_eq!(work.status, 200);
+    assert_eq!(work.r()["id"], "work");
+    assert_eq!(
+        api.post("/profile", json!({"id": "work"})).await.status,
+        409
+    );
+    let picked = api.post("/profile", json!({"id": null})).await;
+    let picked_id = picked.r()["id"].as_str().unwrap().to_string();
+    assert!(picked_id.starts_with("profile-"));
+    assert_eq!(api.post("/profile", json!({"id": 5})).await.status, 422);
+    api.post("/profile", json!({"id": "ro"})).await;
+
+    let sid = api
+        .create(
+            json!({"task": null, "profile_id": "work", "url": "https://mail.example.com/inbox"}),
+        )
+        .await;
+    let ro = api
+        .create(json!({"task": null, "profile_id": "ro", "profile_read_only": true, "url": "https://ro.example.com/"}))
+        .await;
+    api.action(
+        &sid,
+        "g",
+        "browser_action",
+        json!({"name": "goto", "input": {"url": "https://shop.example.com/cart"}}),
+    )
+    .await;
+    api.action(&sid, "c", "session_action", json!({"name": "close"}))
+        .await;
+    api.action(&ro, "c", "session_action", json!({"name": "close"}))
+        .await;
+    mock.wait_terminal(&sid).await.unwrap();
+    mock.wait_terminal(&ro).await.unwrap();
+
+    let list = api.get("/profile").await;
+    let profiles = list.r().as_array().unwrap();
+    assert_eq!(profiles.len(), 3);
+    let work = profiles.iter().find(|p| p["id"] == "work").unwrap();
+    assert_eq!(work["cookie_domains"], json!(["shop.example.com"]));
+    assert!(work["cookie_count"].as_u64().unwrap() > 0);
+    assert!(work["profile_size_bytes"].as_u64().unwrap() > 0);
+    assert!(work["last_saved_at"].is_i64());
+    let ro = profiles.iter().find(|p| p["id"] == "ro").unwrap();
+    assert_eq!(ro["cookie_domains"], json!([]));
+    assert_eq!(ro["last_saved_at"], Value::Null);
+
+    assert_eq!(api.delete("/profile/work").await.r(), &json!(true));
+    assert_eq!(api.delete("/profile/work").await.status, 404);
+    assert_eq!(
+        api.delete(&format!("/profile/{picked_id}")).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn files_and_extensions() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let up = api
+        .upload("/file", Some("report.pdf"), b"%PDF-", Some("invoice"))
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let file_id = up.r()["id"].as_str().unwrap().to_string();
+    assert!(file_id.starts_with("file-"));
+    assert_eq!(
+        mock.requests()[0].body,
+        Some(json!({"file_name": "report.pdf", "size": 5, "file_purpose": "invoice"}))
+    );
+    let long = "p".repeat(65);
+    assert_eq!(
+        api.upload("/file", Some("a.txt"), b"a", Some(&long))
+            .await
+            .status,
+        422
+    );
+    assert_eq!(api.upload("/file", None, b"a", None).await.status, 422);
+    assert_eq!(api.post("/file", json!({"file": "x"})).await.status, 422);
+    api.create(json!({"task": "Use it", "files": [file_id]}))
+        .await;
+    assert_eq!(
+        api.delete(&format!("/file/{file_id}")).await.r(),
+        &json!(true)
+    );
+    assert_eq!(api.delete(&format!("/file/{file_id}")).await.status, 404);
+
+    let ext = api
+        .upload("/extension", Some("adblock.zip"), b"PK\x03\x04", None)
+        .await;
+    let ext_id = ext.r()["id"].as_str().unwrap().to_string();
+    assert!(ext_id.starts_with("ext-"));
+    let other = api
+        .upload("/extension", Some("other.ZIP"), b"PK", None)
+        .await;
+    let other_id = other.r()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        api.upload("/extension", Some("x.crx"), b"Cr24", None)
+            .await
+            .status,
+        422
+    );
+    let list = api.get("/extension").await;
+    let items = list.r().as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["id"], ext_id.as_str());
+    assert_eq!(items[0]["file_name"], "adblock.zip");
+    assert!(items[0]["creation_time"].is_i64());
+    api.create(json!({"task": "With ext", "extensions": [ext_id]}))
+        .await;
+    assert_eq!(
+        api.delete(&format!("/extension/{ext_id}")).await.status,
+        200
+    );
+    assert_eq!(
+        api.delete(&format!("/browser/extension/{other_id}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.delete(&format!("/extension/{ext_id}")).await.status,
+        404
+    );
+    assert_eq!(api.get("/extension").await.r(), &json!([]));
+}
+
+#[tokio::test]
+async fn list_filters_and_dash_ids() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(
+            api.create(json!({"task": format!("task {i} [mock:duration=10ms]")}))
+                .await,
+        );
+    }
+    assert!(
+        ids[6].starts_with('-'),
+        "the 7th id starts with '-': {}",
+        ids[6]
+    );
+    assert!(ids[..6].iter().all(|id| !id.starts_with('-')));
+    let dash = api.get(&format!("/task/{}", ids[6])).await;
+    assert_eq!(dash.r()["id"], ids[6].as_str());
+
+    let two = api.get("/task?l=2").await;
+    let listed: Vec<&str> = two
+        .r()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[6].as_str(), ids[5].as_str()]);
+    let all = api.get("/task").await;
+    let all = all.r().as_array().unwrap().clone();
+    assert_eq!(all.len(), 7);
+    assert!(
+        all.iter()
+            .all(|t| t.get("events").is_some_and(Value::is_null))
+    );
+    let newest = all[0]["created_at"].as_i64().unwrap();
+    assert_eq!(
+        api.get(&format!("/task?t={}", newest + 1))
+            .await
+            .r()
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
+    let older = all
+        .iter()
+        .filter(|t| t["created_at"].as_i64().unwrap() < newest)
+        .count();
+    assert_eq!(
+        api.get(&format!("/task?t={newest}"))
+            .await
+            .r()
+            .as_array()
+            .unwrap()
+            .len(),
+        older
+    );
+    assert_eq!(api.get("/task?t=0").await.r(), &json!([]));
+    assert_eq!(api.delete(&format!("/task/{}", ids[6])).await.status, 200);
+}
+
+#[tokio::test]
+async fn shutdown_releases_long_polls() {
+    let mock = MockSmooth::start(MockConfig {
+        long_poll: Duration::from_secs(20),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&mock);
+    let sid = api.session().await;
+    api.wait_status(&sid, "running").await;
+    let url = format!("{}/task/{sid}?event_t=0", api.base);
+    let poll = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .header("apikey", "k")
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(ms(30)).await;
+    let started = Instant::now();
+    let addr = mock.addr();
+    mock.shutdown().await;
+    let status = poll.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(matches!(status, Ok(202) | Err(_)), "{status:?}");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn latency_is_added() {
+    let mock = MockSmooth::start(MockConfig {
+        latency: ms(60),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&mock);
+    let started = Instant::now();
+    assert_eq!(api.get("/profile").await.status, 200);
+    assert!(started.elapsed() >= ms(60));
+}
+
+#[test]
+fn fault_json_roundtrip_and_patterns() {
+    let f: Fault =
+        serde_json::from_value(json!({"method": "GET", "path": "/task/*", "status": 503})).unwrap();
+    assert_eq!(f, Fault::new("GET", "/task/*", 503));
+    let full = Fault::new("POST", "/task/*/event", 500)
+        .with_times(3)
+        .with_retry_after(2)
+        .with_detail("<<raw>>")
+        .with_delay(ms(250));
+    let v = serde_json::to_value(&full).unwrap();
+    assert_eq!(v["delay_ms"], 250);
+    assert_eq!(serde_json::from_value::<Fault>(v).unwrap(), full);
+    assert!(full.matches("post", "/task/-abc/event"));
+    assert!(!full.matches("POST", "/task/abc"));
+    assert!(!full.matches("POST", "/task/a/b/event"));
+    assert!(path_matches("/task", "/task"));
+    assert!(!path_matches("/task/*", "/task"));
+}
