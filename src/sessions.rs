@@ -134,12 +134,13 @@ impl Sessions {
         for (entry, idle_for) in idle {
             let id = entry.watch.id.clone();
             tracing::info!(session = %id, idle_secs = idle_for.as_secs(), "closing idle session");
-            match close(&entry.watch).await {
-                Ok(_) => {
-                    lock(&self.open).remove(&id);
-                    lock(&self.reaped).insert(id, Reaped { idle_for });
-                }
-                Err(e) => tracing::warn!(session = %id, error = %e, "could not close idle session"),
+            // Marked first, so a call that races the close hears why the session is gone.
+            lock(&self.open).remove(&id);
+            lock(&self.reaped).insert(id.clone(), Reaped { idle_for });
+            if let Err(e) = close(&entry.watch).await {
+                tracing::warn!(session = %id, error = %e, "could not close idle session");
+                lock(&self.reaped).remove(&id);
+                lock(&self.open).insert(id, entry);
             }
         }
     }
