@@ -46,7 +46,9 @@ fn closed(mock: &MockSmooth, id: &str) -> bool {
     mock.count("DELETE", &format!("/task/{id}")) > 0
         || mock.requests().iter().any(|q| {
             q.path == format!("/task/{id}/event")
-                && q.body.as_ref().is_some_and(|b| b["payload"]["name"] == "close")
+                && q.body
+                    .as_ref()
+                    .is_some_and(|b| b["payload"]["name"] == "close")
         })
 }
 
@@ -60,7 +62,12 @@ async fn a_client_with_a_short_timeout_still_gets_a_long_task() {
         let peer = server.client.peer().clone();
         let opts = short();
         async move {
-            match peer.send_request_with_option(req, opts).await?.await_response().await? {
+            match peer
+                .send_request_with_option(req, opts)
+                .await?
+                .await_response()
+                .await?
+            {
                 ServerResult::CallToolResult(r) => Ok::<_, ServiceError>(r),
                 other => panic!("unexpected {other:?}"),
             }
@@ -99,21 +106,34 @@ async fn progress_is_reported_while_a_task_runs() {
     let mock = start_mock(fast_mock()).await;
     let server = spawn_against(&mock, Launch::default()).await;
     let r = server
-        .ok("run_browser_task", json!({"task": "watch me [mock:duration=2s]", "wait_seconds": 20}))
+        .ok(
+            "run_browser_task",
+            json!({"task": "watch me [mock:duration=2s]", "wait_seconds": 20}),
+        )
         .await;
     assert_eq!(r["status"], "done");
     let id = r["task_id"].as_str().unwrap();
     let progress = server.recorder.progress.lock().unwrap().clone();
-    assert!(progress.len() >= 3, "heartbeats while running: {progress:?}");
+    assert!(
+        progress.len() >= 3,
+        "heartbeats while running: {progress:?}"
+    );
     let first = progress[0].message.clone().unwrap_or_default();
     assert!(
         first.contains(&format!("https://live.mock.smooth.sh/{id}")),
         "the first notification carries the live URL: {first}"
     );
     for pair in progress.windows(2) {
-        assert!(pair[1].progress > pair[0].progress, "strictly increasing: {progress:?}");
+        assert!(
+            pair[1].progress > pair[0].progress,
+            "strictly increasing: {progress:?}"
+        );
     }
-    assert!(progress.iter().any(|p| p.message.as_deref().unwrap_or("").contains("running")));
+    assert!(
+        progress
+            .iter()
+            .any(|p| p.message.as_deref().unwrap_or("").contains("running"))
+    );
 }
 
 #[tokio::test]
@@ -128,12 +148,18 @@ async fn cancelling_the_request_cancels_the_task_upstream() {
     let outcome = server
         .client
         .peer()
-        .send_request_with_option(req, PeerRequestOptions::with_timeout(Duration::from_millis(1500)))
+        .send_request_with_option(
+            req,
+            PeerRequestOptions::with_timeout(Duration::from_millis(1500)),
+        )
         .await
         .unwrap()
         .await_response()
         .await;
-    assert!(matches!(outcome, Err(ServiceError::Timeout { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(ServiceError::Timeout { .. })),
+        "{outcome:?}"
+    );
     eventually(&mock, "the task was polled", |m| !polled_ids(m).is_empty()).await;
     let id = polled_ids(&mock)[0].clone();
     eventually(&mock, "the task was cancelled upstream", |m| {
@@ -141,9 +167,15 @@ async fn cancelling_the_request_cancels_the_task_upstream() {
     })
     .await;
     // The server is still fine.
-    let r = server.ok("get_task", json!({"task_id": id, "wait_seconds": 0})).await;
+    let r = server
+        .ok("get_task", json!({"task_id": id, "wait_seconds": 0}))
+        .await;
     assert_eq!(r["status"], "cancelled");
-    assert_eq!(mock.count("DELETE", &format!("/task/{id}")), 1, "exactly one DELETE");
+    assert_eq!(
+        mock.count("DELETE", &format!("/task/{id}")),
+        1,
+        "exactly one DELETE"
+    );
 }
 
 async fn poll_mcp_task(server: &Server, task_id: &str) -> TaskPayload {
@@ -164,12 +196,22 @@ async fn poll_mcp_task(server: &Server, task_id: &str) -> TaskPayload {
 #[tokio::test]
 async fn clients_with_the_tasks_extension_get_mcp_tasks() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(&mock, Launch { tasks: true, ..Launch::default() }).await;
+    let server = spawn_against(
+        &mock,
+        Launch {
+            tasks: true,
+            ..Launch::default()
+        },
+    )
+    .await;
 
     // create → poll → result
     let created = server
         .client
-        .call_tool_once(params("run_browser_task", json!({"task": "as a task [mock:duration=1s]"})))
+        .call_tool_once(params(
+            "run_browser_task",
+            json!({"task": "as a task [mock:duration=1s]"}),
+        ))
         .await
         .unwrap();
     let CallToolResponse::Task(created) = created else {
@@ -180,13 +222,21 @@ async fn clients_with_the_tasks_extension_get_mcp_tasks() {
         panic!("expected completion, got {payload:?}");
     };
     assert_eq!(result["structuredContent"]["status"], "done", "{result:?}");
-    assert!(result["structuredContent"]["output"].as_str().unwrap().contains("as a task"));
+    assert!(
+        result["structuredContent"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("as a task")
+    );
 
     // create → cancel: the Smooth task is cancelled too.
     let before = polled_ids(&mock);
     let created = server
         .client
-        .call_tool_once(params("run_browser_task", json!({"task": "cancel me [mock:duration=30s]"})))
+        .call_tool_once(params(
+            "run_browser_task",
+            json!({"task": "cancel me [mock:duration=30s]"}),
+        ))
         .await
         .unwrap();
     let CallToolResponse::Task(created) = created else {
@@ -196,7 +246,10 @@ async fn clients_with_the_tasks_extension_get_mcp_tasks() {
         polled_ids(m).iter().any(|i| !before.contains(i))
     })
     .await;
-    let smooth_id = polled_ids(&mock).into_iter().find(|i| !before.contains(i)).unwrap();
+    let smooth_id = polled_ids(&mock)
+        .into_iter()
+        .find(|i| !before.contains(i))
+        .unwrap();
     server
         .client
         .cancel_task(CancelTaskParams::new(created.task.task_id.clone()))
@@ -207,7 +260,9 @@ async fn clients_with_the_tasks_extension_get_mcp_tasks() {
     assert_eq!(mock.count("DELETE", &format!("/task/{smooth_id}")), 1);
 
     // Other tools still answer directly.
-    let r = server.ok("cancel_task", json!({"task_id": smooth_id})).await;
+    let r = server
+        .ok("cancel_task", json!({"task_id": smooth_id}))
+        .await;
     assert_eq!(r["status"], "cancelled");
 }
 
@@ -216,34 +271,63 @@ async fn idle_sessions_are_reaped_and_say_so() {
     let mock = start_mock(fast_mock()).await;
     let server = spawn_against(
         &mock,
-        Launch { args: vec!["--idle-session-minutes", "0.01"], ..Launch::default() },
+        Launch {
+            args: vec!["--idle-session-minutes", "0.01"],
+            ..Launch::default()
+        },
     )
     .await;
     let s = server.ok("open_session", json!({})).await;
     let id = s["session_id"].as_str().unwrap().to_owned();
     eventually(&mock, "the idle session was closed", |m| closed(m, &id)).await;
     let e = server
-        .err("session_action", json!({"session_id": id, "action": "goto", "url": "https://example.com"}))
+        .err(
+            "session_action",
+            json!({"session_id": id, "action": "goto", "url": "https://example.com"}),
+        )
         .await;
-    assert!(e.contains("closed by this server") && e.contains("open_session"), "{e}");
+    assert!(
+        e.contains("closed by this server") && e.contains("open_session"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
 async fn sessions_are_closed_when_the_client_goes_away() {
     let mock = start_mock(fast_mock()).await;
     let server = spawn_against(&mock, Launch::default()).await;
-    let a = server.ok("open_session", json!({})).await["session_id"].as_str().unwrap().to_owned();
-    let b = server.ok("open_session", json!({})).await["session_id"].as_str().unwrap().to_owned();
+    let a = server.ok("open_session", json!({})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = server.ok("open_session", json!({})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, _) = server.quit().await;
     assert!(status.success(), "{status:?}");
-    assert!(closed(&mock, &a) && closed(&mock, &b), "{:#?}", mock.requests());
+    assert!(
+        closed(&mock, &a) && closed(&mock, &b),
+        "{:#?}",
+        mock.requests()
+    );
 }
 
 #[tokio::test]
 async fn keep_sessions_leaves_them_open() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(&mock, Launch { args: vec!["--keep-sessions"], ..Launch::default() }).await;
-    let a = server.ok("open_session", json!({})).await["session_id"].as_str().unwrap().to_owned();
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec!["--keep-sessions"],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let a = server.ok("open_session", json!({})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, stderr) = server.quit().await;
     assert!(status.success());
     assert!(!closed(&mock, &a));
@@ -255,11 +339,20 @@ async fn keep_sessions_leaves_them_open() {
 async fn sigterm_closes_sessions_too() {
     let mock = start_mock(fast_mock()).await;
     let server = spawn_against(&mock, Launch::default()).await;
-    let a = server.ok("open_session", json!({})).await["session_id"].as_str().unwrap().to_owned();
+    let a = server.ok("open_session", json!({})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let pid = server.child.id().unwrap();
-    let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
-    eventually(&mock, "the session was closed on SIGTERM", |m| closed(m, &a)).await;
+    eventually(&mock, "the session was closed on SIGTERM", |m| {
+        closed(m, &a)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -267,8 +360,14 @@ async fn list_sessions_shows_ours_and_the_accounts() {
     let mock = start_mock(fast_mock()).await;
     let server = spawn_against(&mock, Launch::default()).await;
     let other = spawn_against(&mock, Launch::default()).await;
-    let ours = server.ok("open_session", json!({})).await["session_id"].as_str().unwrap().to_owned();
-    let theirs = other.ok("open_session", json!({})).await["session_id"].as_str().unwrap().to_owned();
+    let ours = server.ok("open_session", json!({})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let theirs = other.ok("open_session", json!({})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let list = server.ok("list_sessions", json!({})).await;
     let sessions = list["sessions"].as_array().unwrap();
     let find = |id: &str| sessions.iter().find(|s| s["session_id"] == id).cloned();
@@ -278,9 +377,20 @@ async fn list_sessions_shows_ours_and_the_accounts() {
     assert!(mine["age_seconds"].is_number() && mine["idle_seconds"].is_number());
     let foreign = find(&theirs).expect("the other process's session listed");
     assert_eq!(foreign["opened_here"], false);
-    server.ok("session_action", json!({"session_id": ours, "action": "close"})).await;
+    server
+        .ok(
+            "session_action",
+            json!({"session_id": ours, "action": "close"}),
+        )
+        .await;
     let list = server.ok("list_sessions", json!({})).await;
-    assert!(list["sessions"].as_array().unwrap().iter().all(|s| s["session_id"] != ours.as_str()));
+    assert!(
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["session_id"] != ours.as_str())
+    );
 }
 
 #[tokio::test]
@@ -315,10 +425,21 @@ async fn finished_tasks_carry_recording_downloads_and_cost() {
 #[tokio::test]
 async fn the_max_steps_cap_is_a_cost_bound() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(&mock, Launch { args: vec!["--max-steps-cap", "10"], ..Launch::default() }).await;
-    let e = server.err("run_browser_task", json!({"task": "x", "max_steps": 20})).await;
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec!["--max-steps-cap", "10"],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let e = server
+        .err("run_browser_task", json!({"task": "x", "max_steps": 20}))
+        .await;
     assert!(e.contains("between 2 and 10"), "{e}");
-    server.ok("run_browser_task", json!({"task": "x", "max_steps": 10})).await;
+    server
+        .ok("run_browser_task", json!({"task": "x", "max_steps": 10}))
+        .await;
 }
 
 /// A raw JSON-RPC conversation: stdout carries nothing else (even at debug level), no progress
@@ -347,8 +468,12 @@ fn stdout_is_json_rpc_only() {
     let mut seen = Vec::new();
     loop {
         let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "stdout closed early: {seen:?}");
-        let msg: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "stdout closed early: {seen:?}"
+        );
+        let msg: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
         assert_eq!(msg["jsonrpc"], "2.0", "{msg}");
         let done = msg["id"] == "call";
         seen.push(msg);
@@ -358,7 +483,10 @@ fn stdout_is_json_rpc_only() {
     }
     drop(stdin);
     let _ = child.wait();
-    assert!(seen.iter().all(|m| m["method"] != "notifications/progress"), "no token, no progress");
+    assert!(
+        seen.iter().all(|m| m["method"] != "notifications/progress"),
+        "no token, no progress"
+    );
     let result = &seen.last().unwrap()["result"];
     assert_eq!(result["structuredContent"]["status"], "done", "{result}");
 }

@@ -32,7 +32,9 @@ impl Wait<'_> {
         let started = Instant::now();
         let mut interest = watch.interest();
         let mut reported: Option<(Option<String>, Option<String>)> = None;
-        let mut next_beat = started;
+        // The first report waits (one heartbeat at most) for the live view link, so the user
+        // can watch from the first notification on.
+        let mut next_beat = started + self.heartbeat;
         loop {
             let (finished, gone, status, live_url) = {
                 let st = watch.state();
@@ -51,7 +53,9 @@ impl Wait<'_> {
             }
             let now = Instant::now();
             let seen = (status.clone(), live_url.clone());
-            if reported.as_ref() != Some(&seen) || now >= next_beat {
+            let changed = reported.as_ref() != Some(&seen);
+            let worth_it = reported.is_some() || live_url.is_some();
+            if (changed && worth_it) || now >= next_beat {
                 let msg = progress_message(
                     self.label,
                     &watch.id,
