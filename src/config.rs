@@ -106,9 +106,58 @@ pub struct ServerArgs {
     #[arg(long, env = "SMOOTH_MCP_TRANSPORT", value_enum, default_value_t = Transport::Stdio)]
     pub transport: Transport,
 
-    /// Address for `--transport http`.
+    /// Address for `--transport http`. Anything but loopback needs `--auth-token`.
     #[arg(long, env = "SMOOTH_MCP_LISTEN", default_value = "127.0.0.1:8931")]
     pub listen: SocketAddr,
+
+    /// HTTP: bearer token every `/mcp` request must carry (`Authorization: Bearer …`).
+    /// Repeat or comma-separate to accept several (e.g. while rotating). Required to listen
+    /// on a non-loopback address.
+    #[arg(
+        long = "auth-token",
+        env = "SMOOTH_MCP_AUTH_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub auth_tokens: Vec<String>,
+
+    /// HTTP: extra `Host` names (or `host:port`) accepted besides the loopback ones, e.g. the
+    /// public name of the server; `*` accepts any (only behind a proxy that checks Host).
+    #[arg(
+        long = "allowed-host",
+        env = "SMOOTH_MCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// HTTP: browser origins (e.g. `https://app.example.com`, `http://localhost:*`) allowed
+    /// besides loopback ones; a request with any other `Origin` gets 403. Requests without
+    /// an `Origin` (non-browser clients) are not affected.
+    #[arg(
+        long = "allowed-origin",
+        env = "SMOOTH_MCP_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// HTTP: largest request body, in MiB (larger ones get 413).
+    #[arg(long, env = "SMOOTH_MCP_MAX_BODY_MB", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_body_mb: u64,
+
+    /// HTTP: let each client send its own Smooth key in the `X-Smooth-Api-Key` header, used
+    /// for that request only (never logged or stored); requests without it use the server's key.
+    #[arg(long, env = "SMOOTH_MCP_CLIENT_KEYS")]
+    pub client_keys: bool,
+
+    /// HTTP: serve without MCP sessions, so any replica can answer any request (the choice
+    /// behind a load balancer; no sticky sessions needed).
+    #[arg(long, env = "SMOOTH_MCP_STATELESS")]
+    pub stateless: bool,
+
+    /// HTTP: on SIGINT/SIGTERM, seconds in-flight calls may take to finish before they are cut
+    /// off (default: --max-wait-seconds + 5, so every call can return normally).
+    #[arg(long, env = "SMOOTH_MCP_DRAIN_SECONDS", value_parser = drain_secs)]
+    pub drain_seconds: Option<f64>,
 
     /// Log filter for stderr (e.g. `info`, `smooth_mcp=debug`).
     #[arg(long, env = "SMOOTH_MCP_LOG", default_value = "info")]
@@ -123,6 +172,17 @@ fn positive_secs(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err("must be more than 0 and at most 3600 seconds".into())
+    }
+}
+
+fn drain_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && (0.0..=3600.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be between 0 and 3600 seconds".into())
     }
 }
 
@@ -157,6 +217,14 @@ impl ServerArgs {
         Duration::from_secs_f64(self.heartbeat_seconds)
     }
 
+    /// How long in-flight HTTP calls may run after a shutdown signal.
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_seconds.map_or_else(
+            || Duration::from_secs(self.max_wait_seconds.saturating_add(5)),
+            Duration::from_secs_f64,
+        )
+    }
+
     pub fn idle_session_timeout(&self) -> Option<Duration> {
         (self.idle_session_minutes > 0.0)
             .then(|| Duration::from_secs_f64(self.idle_session_minutes * 60.0))
@@ -175,6 +243,19 @@ impl ServerArgs {
         }
         if !self.idle_session_minutes.is_finite() || self.idle_session_minutes < 0.0 {
             return Err("--idle-session-minutes must be 0 or more".into());
+        }
+        if self.transport == Transport::Http {
+            // Before anything starts: a bad token or an unprotected address is a config error.
+            let opts =
+                crate::transport::http::HttpOptions::from_args(self).map_err(|e| e.to_string())?;
+            crate::transport::http::check_bind(&opts).map_err(|e| e.to_string())?;
+        }
+        if self.client_keys && self.transport != Transport::Http {
+            return Err(
+                "--client-keys only applies to --transport http (a stdio server has one user: \
+                 set SMOOTH_API_KEY instead)"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         (url, ApiKey::new("mock-key"))
     } else {
         let key = args.resolved_api_key();
-        if key.is_none() {
+        if key.is_none() && !args.client_keys {
             tracing::warn!(
                 "no Smooth API key: set SMOOTH_API_KEY (tools will say how); use --mock to try without an account"
             );
@@ -102,7 +102,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     match args.transport {
         Transport::Stdio => transport::stdio::serve(state.clone(), shutdown_signal()).await?,
-        Transport::Http => anyhow::bail!("--transport http is not available yet"),
+        Transport::Http => {
+            let opts = transport::http::HttpOptions::from_args(&args)?;
+            transport::http::serve(state.clone(), opts, shutdown_signal()).await?;
+        }
     }
     finish(&state, args.keep_sessions).await;
     Ok(())
@@ -122,7 +125,7 @@ fn settings(args: &ServerArgs) -> anyhow::Result<Settings> {
         upload_roots: roots,
         max_upload_bytes: args.max_upload_mb.saturating_mul(1024 * 1024),
         heartbeat: args.heartbeat(),
-        client_keys: false,
+        client_keys: args.client_keys && args.transport == Transport::Http,
     })
 }
 

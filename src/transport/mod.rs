@@ -1,3 +1,4 @@
 //! How MCP clients reach the server. Wiring only: the tools live in `crate::mcp`.
 
+pub mod http;
 pub mod stdio;

@@ -6,7 +6,8 @@ mode and in stateless mode, and checks: initialize, tools/list, a run_browser_ta
 get_task round trip, and progress notifications. Also the 2026-07-28 `server/discover`
 lifecycle (mcp.Client in auto mode), and that the bearer token is required.
 
-Fixtures live in this file on purpose (tests/python/ is shared with the stdio tests).
+Fixtures live in this file on purpose (conftest.py belongs to the stdio tests); their
+names start with http_ so they never shadow the shared ones.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def mock_url():
+def http_mock_url():
     if not Path(BIN).exists():
         pytest.skip(f"{BIN} not built (cargo build, or set SMOOTH_MCP_BIN)")
     port = _free_port()
@@ -89,7 +90,7 @@ def mock_url():
 
 
 @pytest.fixture(scope="module", params=["sessions", "stateless"])
-def server(request, mock_url):
+def http_server(request, http_mock_url):
     port = _free_port()
     args = [
         BIN,
@@ -103,7 +104,7 @@ def server(request, mock_url):
         args.append("--stateless")
     proc = subprocess.Popen(
         args,
-        env=_env(SMOOTH_BASE_URL=mock_url, SMOOTH_API_KEY="py-key"),
+        env=_env(SMOOTH_BASE_URL=http_mock_url, SMOOTH_API_KEY="py-key"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -156,9 +157,9 @@ async def _task_round_trip(call_tool) -> list[tuple[float, str | None]]:
     return progress
 
 
-def test_session_initialize_list_task_and_progress(server):
+def test_session_initialize_list_task_and_progress(http_server):
     async def main():
-        async with _http() as http, streamable_http_client(server, http_client=http) as (read, write):
+        async with _http() as http, streamable_http_client(http_server, http_client=http) as (read, write):
             async with ClientSession(read, write) as session:
                 init = await session.initialize()
                 assert init.server_info.name == "smooth-mcp"
@@ -173,12 +174,12 @@ def test_session_initialize_list_task_and_progress(server):
     asyncio.run(main())
 
 
-def test_discover_lifecycle_round_trip(server):
+def test_discover_lifecycle_round_trip(http_server):
     """mcp.Client in auto mode probes server/discover (2026-07-28), served statelessly."""
 
     async def main():
         async with _http() as http:
-            transport = streamable_http_client(server, http_client=http)
+            transport = streamable_http_client(http_server, http_client=http)
             async with Client(transport, mode="auto") as client:
                 tools = {t.name for t in (await client.list_tools()).tools}
                 assert "run_browser_task" in tools
@@ -188,11 +189,11 @@ def test_discover_lifecycle_round_trip(server):
     asyncio.run(main())
 
 
-def test_token_is_required(server):
+def test_token_is_required(http_server):
     async def main():
         async with _http(token="not-the-token-000000") as http:
             r = await http.post(
-                server,
+                http_server,
                 content=b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
                 headers={"content-type": "application/json", "accept": "application/json, text/event-stream"},
             )

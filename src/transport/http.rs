@@ -1,0 +1,547 @@
+//! Streamable HTTP: MCP at `/mcp` (rmcp's `StreamableHttpService` in axum) and `GET /healthz`.
+//!
+//! Security model:
+//! * loopback bind by default; any other address needs a bearer token ([`check_bind`]);
+//! * `Host` checked against loopback names plus `--allowed-host` (DNS rebinding), and
+//!   `Origin`, when a browser sends one, against loopback origins plus `--allowed-origin`:
+//!   both enforced by rmcp with the lists built here, answering 403;
+//! * bearer tokens compared in constant time on every `/mcp` request (401 otherwise);
+//! * request bodies capped (413);
+//! * a client's own Smooth key (`X-Smooth-Api-Key`, with `--client-keys`) is read by the tools
+//!   from the request's `http::request::Parts`; nothing here logs or keeps a header value.
+//!
+//! All browser state lives in Smooth (task and session ids are the handles), so with
+//! `--stateless` any replica can answer any request.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::StreamExt;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use subtle::{Choice, ConstantTimeEq};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServerArgs;
+use crate::mcp::{AppState, CLIENT_KEY_HEADER, SmoothServer};
+
+/// Where MCP is served.
+pub const MCP_PATH: &str = "/mcp";
+/// Liveness and readiness.
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// Host names that are always accepted (any port).
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+/// Browser origins that are always accepted.
+const LOOPBACK_ORIGINS: [&str; 6] = [
+    "http://localhost:*",
+    "http://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://localhost:*",
+    "https://127.0.0.1:*",
+    "https://[::1]:*",
+];
+/// After the drain, how long open streams get to close before the server stops waiting.
+const CLOSE_BOUND: Duration = Duration::from_secs(3);
+/// Tokens shorter than this are accepted with a warning.
+const SHORT_TOKEN: usize = 16;
+
+/// Why the HTTP transport could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(
+        "refusing to listen on {addr} without an auth token: it is not a loopback address, so \
+         anyone who can reach it could run browsers billed to your Smooth account. Set \
+         SMOOTH_MCP_AUTH_TOKEN (or --auth-token) to a long random secret (e.g. `openssl rand \
+         -hex 32`) and give it to your clients as `Authorization: Bearer <token>`, or listen on \
+         127.0.0.1"
+    )]
+    UnprotectedBind { addr: SocketAddr },
+    #[error("an empty --auth-token / SMOOTH_MCP_AUTH_TOKEN entry was given; remove it")]
+    EmptyToken,
+    #[error(
+        "an --auth-token contains characters an HTTP header cannot carry; use letters, digits \
+         and -._~+/= only"
+    )]
+    BadToken,
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Bearer tokens, never printed.
+#[derive(Clone, Default)]
+pub struct AuthTokens(Arc<Vec<Vec<u8>>>);
+
+impl std::fmt::Debug for AuthTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthTokens({} × ***)", self.0.len())
+    }
+}
+
+impl AuthTokens {
+    /// Trims each token; refuses empty ones and ones no header could carry.
+    pub fn new(raw: &[String]) -> Result<Self, HttpError> {
+        let mut tokens = Vec::with_capacity(raw.len());
+        for t in raw {
+            let t = t.trim();
+            if t.is_empty() {
+                return Err(HttpError::EmptyToken);
+            }
+            if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(HttpError::BadToken);
+            }
+            tokens.push(t.as_bytes().to_vec());
+        }
+        Ok(Self(Arc::new(tokens)))
+    }
+
+    fn any_short(&self) -> bool {
+        self.0.iter().any(|t| t.len() < SHORT_TOKEN)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Whether `presented` equals one of the tokens. Every token is compared, each in time
+    /// that depends only on the token's own length.
+    pub fn accepts(&self, presented: &[u8]) -> bool {
+        let mut any = Choice::from(0);
+        for token in self.0.iter() {
+            any |= ct_eq(presented, token);
+        }
+        any.into()
+    }
+}
+
+fn ct_eq(presented: &[u8], token: &[u8]) -> Choice {
+    let mut same = (presented.len() as u64).ct_eq(&(token.len() as u64));
+    for (i, t) in token.iter().enumerate() {
+        same &= presented.get(i).copied().unwrap_or(0).ct_eq(t);
+    }
+    same
+}
+
+/// Everything the HTTP transport needs besides the shared [`AppState`].
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub listen: SocketAddr,
+    pub tokens: AuthTokens,
+    /// Accepted besides [`LOOPBACK_HOSTS`]; `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Accepted besides [`LOOPBACK_ORIGINS`].
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub stateless: bool,
+    pub client_keys: bool,
+    /// How long in-flight calls may run after a shutdown signal.
+    pub drain: Duration,
+}
+
+impl HttpOptions {
+    pub fn from_args(args: &ServerArgs) -> Result<Self, HttpError> {
+        let mb = usize::try_from(args.max_body_mb).unwrap_or(usize::MAX);
+        Ok(Self {
+            listen: args.listen,
+            tokens: AuthTokens::new(&args.auth_tokens)?,
+            allowed_hosts: clean(&args.allowed_hosts),
+            allowed_origins: clean(&args.allowed_origins),
+            max_body_bytes: mb.saturating_mul(1024 * 1024),
+            stateless: args.stateless,
+            client_keys: args.client_keys,
+            drain: args.drain_timeout(),
+        })
+    }
+
+    fn any_host(&self) -> bool {
+        self.allowed_hosts.iter().any(|h| h == "*")
+    }
+
+    fn rmcp_config(&self, ct: CancellationToken) -> StreamableHttpServerConfig {
+        let config = StreamableHttpServerConfig::default()
+            .with_cancellation_token(ct)
+            .with_legacy_session_mode(!self.stateless)
+            .with_max_request_body_bytes(self.max_body_bytes)
+            .with_allowed_origins(
+                LOOPBACK_ORIGINS
+                    .iter()
+                    .map(|o| (*o).to_owned())
+                    .chain(self.allowed_origins.iter().cloned()),
+            )
+            .enforce_origin_validation();
+        if self.any_host() {
+            config.disable_allowed_hosts()
+        } else {
+            config.with_allowed_hosts(
+                LOOPBACK_HOSTS
+                    .iter()
+                    .map(|h| (*h).to_owned())
+                    .chain(self.allowed_hosts.iter().cloned()),
+            )
+        }
+    }
+}
+
+fn clean(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Refuses a non-loopback address without a token.
+pub fn check_bind(opts: &HttpOptions) -> Result<(), HttpError> {
+    if !opts.listen.ip().is_loopback() && !opts.tokens.is_enabled() {
+        return Err(HttpError::UnprotectedBind { addr: opts.listen });
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Guard {
+    tokens: AuthTokens,
+    client_keys: bool,
+    in_flight: TaskTracker,
+}
+
+/// The whole app: `/mcp` behind the auth layer, `/healthz` open.
+///
+/// `ct` ends every MCP session and stream when cancelled; `in_flight` tracks POSTs to
+/// `/mcp` until their response has been sent in full.
+pub fn router(
+    state: Arc<AppState>,
+    opts: &HttpOptions,
+    ct: CancellationToken,
+    in_flight: TaskTracker,
+) -> Router {
+    // One server value for every session or request: it holds only shared handles.
+    let server = SmoothServer::new(state);
+    let factory = move || Ok(server.clone());
+    let config = opts.rmcp_config(ct);
+    let mcp = if opts.stateless {
+        Router::new().route_service(
+            MCP_PATH,
+            StreamableHttpService::new(factory, Arc::new(NeverSessionManager::default()), config),
+        )
+    } else {
+        Router::new().route_service(
+            MCP_PATH,
+            StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config),
+        )
+    };
+    let guard = Guard {
+        tokens: opts.tokens.clone(),
+        client_keys: opts.client_keys,
+        in_flight,
+    };
+    mcp.layer(middleware::from_fn_with_state(guard, guard_mcp))
+        .route(HEALTH_PATH, get(health))
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "name": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn guard_mcp(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    if guard.tokens.is_enabled() && !authorized(&guard.tokens, request.headers()) {
+        tracing::warn!(
+            ?peer,
+            method = %request.method(),
+            "rejected an MCP request without a valid bearer token"
+        );
+        return unauthorized();
+    }
+    if !guard.client_keys && request.headers().contains_key(CLIENT_KEY_HEADER) {
+        tracing::warn!(
+            ?peer,
+            "rejected an MCP request carrying X-Smooth-Api-Key: this server was not started \
+             with --client-keys"
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            "Bad Request: this server does not accept per-client Smooth keys (X-Smooth-Api-Key); \
+             remove the header to use the server's account, or start the server with --client-keys",
+        )
+            .into_response();
+    }
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    // A POST is a call in flight until its response (often an SSE stream) has been sent.
+    let token = guard.in_flight.token();
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &token;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+fn authorized(tokens: &AuthTokens, headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return false;
+    };
+    let bytes = value.as_bytes();
+    let Some((scheme, rest)) = split_scheme(bytes) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case(b"bearer") && tokens.accepts(rest.trim_ascii())
+}
+
+fn split_scheme(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = value.iter().position(|b| *b == b' ')?;
+    Some((&value[..at], &value[at + 1..]))
+}
+
+fn unauthorized() -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized: send the server's token as `Authorization: Bearer <token>`",
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"smooth-mcp\""),
+    );
+    response
+}
+
+/// Binds `opts.listen` (after [`check_bind`]) and serves until `shutdown` resolves.
+pub async fn serve(
+    state: Arc<AppState>,
+    opts: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    check_bind(&opts)?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+    serve_on(listener, state, opts, shutdown).await
+}
+
+/// Serves on a bound listener. On `shutdown`: stops accepting, lets in-flight calls finish
+/// for up to `opts.drain` (a second signal cuts that short), then ends every MCP stream.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    opts: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    let addr = listener.local_addr().map_err(HttpError::Serve)?;
+    if opts.any_host() && !opts.tokens.is_enabled() {
+        tracing::warn!(
+            "--allowed-host '*' without an auth token: any web page the user visits could reach \
+             this server through DNS rebinding"
+        );
+    }
+    if opts.tokens.any_short() {
+        tracing::warn!(
+            "an auth token is shorter than {SHORT_TOKEN} characters; use a long random one \
+             (e.g. `openssl rand -hex 32`)"
+        );
+    }
+    tracing::info!(
+        url = %format!("http://{addr}{MCP_PATH}"),
+        mode = if opts.stateless { "stateless" } else { "sessions" },
+        auth = if opts.tokens.is_enabled() { "bearer token" } else { "none (loopback only)" },
+        client_keys = opts.client_keys,
+        "serving MCP over Streamable HTTP"
+    );
+    let ct = CancellationToken::new();
+    let in_flight = TaskTracker::new();
+    let app = router(state, &opts, ct.clone(), in_flight.clone());
+    let stop_accepting = CancellationToken::new();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
+    .into_future();
+    let mut server = std::pin::pin!(server);
+
+    tokio::select! {
+        result = &mut server => return result.map_err(HttpError::Serve),
+        () = shutdown => {}
+    }
+    stop_accepting.cancel();
+    in_flight.close();
+    let pending = in_flight.len();
+    if pending > 0 {
+        tracing::info!(
+            pending,
+            drain_seconds = opts.drain.as_secs_f64(),
+            "shutting down: no new connections; waiting for in-flight calls (signal again to stop now)"
+        );
+    } else {
+        tracing::info!("shutting down: no new connections");
+    }
+    let drained = async {
+        tokio::select! {
+            finished = tokio::time::timeout(opts.drain, in_flight.wait()) => {
+                if finished.is_err() {
+                    tracing::warn!(
+                        pending = in_flight.len(),
+                        "in-flight calls did not finish in time; cutting them off"
+                    );
+                }
+            }
+            () = another_signal() => {
+                tracing::warn!(pending = in_flight.len(), "second signal: cutting in-flight calls off");
+            }
+        }
+        // Ends the remaining MCP streams (standalone GET streams, cut-off calls).
+        ct.cancel();
+    };
+    let closed = async {
+        match tokio::time::timeout(opts.drain + CLOSE_BOUND, &mut server).await {
+            Ok(result) => result.map_err(HttpError::Serve),
+            Err(_) => {
+                tracing::warn!("some connections did not close in time; leaving them");
+                Ok(())
+            }
+        }
+    };
+    let ((), result) = tokio::join!(drained, closed);
+    result
+}
+
+/// A second SIGINT or SIGTERM.
+async fn another_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    () = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => ctrl_c.await,
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(list: &[&str]) -> AuthTokens {
+        let owned: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+        AuthTokens::new(&owned).expect("valid tokens")
+    }
+
+    #[test]
+    fn tokens_match_exactly() {
+        let t = tokens(&["first-token-0123456789", "second-token-0123456789"]);
+        assert!(t.accepts(b"first-token-0123456789"));
+        assert!(t.accepts(b"second-token-0123456789"));
+        assert!(!t.accepts(b"first-token-012345678"));
+        assert!(!t.accepts(b"first-token-01234567890"));
+        assert!(!t.accepts(b""));
+        assert!(!t.accepts(b"FIRST-TOKEN-0123456789"));
+    }
+
+    #[test]
+    fn empty_and_unprintable_tokens_are_refused() {
+        assert!(matches!(
+            AuthTokens::new(&["ok-token-0123456789".into(), " ".into()]),
+            Err(HttpError::EmptyToken)
+        ));
+        assert!(matches!(
+            AuthTokens::new(&["has space inside".into()]),
+            Err(HttpError::BadToken)
+        ));
+    }
+
+    #[test]
+    fn token_debug_hides_values() {
+        let t = tokens(&["secret-value-0123456789"]);
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        let t = tokens(&["abc-0123456789-xyz"]);
+        let mut h = HeaderMap::new();
+        assert!(!authorized(&t, &h));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc-0123456789-xyz"),
+        );
+        assert!(authorized(&t, &h));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer  abc-0123456789-xyz "),
+        );
+        assert!(authorized(&t, &h));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic abc-0123456789-xyz"),
+        );
+        assert!(!authorized(&t, &h));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("abc-0123456789-xyz"),
+        );
+        assert!(!authorized(&t, &h));
+    }
+
+    #[test]
+    fn non_loopback_needs_a_token() {
+        let mut opts = HttpOptions {
+            listen: "0.0.0.0:8931".parse().expect("addr"),
+            tokens: AuthTokens::default(),
+            allowed_hosts: vec![],
+            allowed_origins: vec![],
+            max_body_bytes: 1,
+            stateless: false,
+            client_keys: false,
+            drain: Duration::ZERO,
+        };
+        let err = check_bind(&opts).expect_err("refused");
+        assert!(err.to_string().contains("SMOOTH_MCP_AUTH_TOKEN"));
+        opts.tokens = tokens(&["a-long-enough-token-123"]);
+        assert!(check_bind(&opts).is_ok());
+        opts.tokens = AuthTokens::default();
+        opts.listen = "[::1]:8931".parse().expect("addr");
+        assert!(check_bind(&opts).is_ok());
+    }
+}
