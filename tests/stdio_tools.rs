@@ -622,3 +622,52 @@ async fn the_embedded_mock_says_so_and_works() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(server.stderr().contains("MOCK MODE"));
 }
+
+#[tokio::test]
+async fn long_output_is_capped_with_a_note_and_the_id_kept() {
+    let mock = start_mock(fast_mock()).await;
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec!["--output-cap", "500"],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let long_task = format!("Summarise {}", "this page ".repeat(200));
+    let r = server
+        .ok("run_browser_task", json!({"task": long_task}))
+        .await;
+    assert_eq!(r["status"], "done");
+    assert_eq!(r["output_truncated"], true);
+    assert_eq!(r["output"].as_str().unwrap().chars().count(), 500);
+    assert!(r["next_step"].as_str().unwrap().contains("cut"), "{r}");
+    assert!(r["task_id"].as_str().is_some_and(|id| !id.is_empty()));
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_task_does_not_hang_the_server() {
+    let mock = start_mock(fast_mock()).await;
+    let server = spawn_against(&mock, Launch::default()).await;
+    let peer = server.client.peer().clone();
+    // A long call with a progress token, left in flight.
+    let call = tokio::spawn(async move {
+        let args = json!({"task": "long [mock:duration=30s]", "wait_seconds": 50});
+        let _ = peer
+            .call_tool(
+                rmcp::model::CallToolRequestParams::new("run_browser_task")
+                    .with_arguments(args.as_object().cloned().unwrap()),
+            )
+            .await;
+    });
+    for _ in 0..200 {
+        if mock.count("POST", "/task") == 1 && !server.recorder.progress.lock().unwrap().is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = server.quit().await; // panics if the process does not exit
+    assert!(status.success(), "{status:?}");
+    call.abort();
+}

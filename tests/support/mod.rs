@@ -57,6 +57,8 @@ impl ClientHandler for Recorder {
 
 pub struct Server {
     pub client: RunningService<RoleClient, Recorder>,
+    /// Each tool's declared output schema, to check every structured result against.
+    output_schemas: std::collections::HashMap<String, Value>,
     pub recorder: Recorder,
     pub child: Child,
     stderr: Arc<Mutex<String>>,
@@ -127,8 +129,19 @@ pub async fn spawn(launch: Launch<'_>) -> Server {
         .serve((stdout, stdin))
         .await
         .expect("client initializes");
+    let output_schemas = client
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .filter_map(|t| {
+            let schema = t.output_schema.as_ref()?;
+            Some((t.name.to_string(), Value::Object((**schema).clone())))
+        })
+        .collect();
     Server {
         client,
+        output_schemas,
         recorder,
         child,
         stderr,
@@ -149,11 +162,26 @@ impl Server {
             .expect("tools/call answered")
     }
 
-    /// A call that must succeed; returns its structured content.
+    /// A call that must succeed; returns its structured content, checked against the
+    /// tool's declared output schema (a mismatch makes strict clients fail).
     pub async fn ok(&self, name: &str, args: Value) -> Value {
         let r = self.call(name, args).await;
         assert_ne!(r.is_error, Some(true), "{name} failed: {}", text(&r));
-        r.structured_content.clone().expect("structured content")
+        let value = r.structured_content.clone().expect("structured content");
+        let schema = self
+            .output_schemas
+            .get(name)
+            .expect("tool declares an output schema");
+        let validator = jsonschema::validator_for(schema).expect("output schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{name} result does not match its schema: {errors:?}\n{value:#}"
+        );
+        value
     }
 
     /// A call that must fail as a tool error; returns its text.
