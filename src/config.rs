@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::mcp::{Secret, Toolset};
 use crate::smooth::{ApiKey, DEFAULT_BASE_URL};
 
 #[derive(Debug, Parser)]
@@ -102,6 +104,73 @@ pub struct ServerArgs {
     #[arg(long, env = "SMOOTH_MCP_HEARTBEAT_SECONDS", default_value_t = 5.0, value_parser = heartbeat_secs)]
     pub heartbeat_seconds: f64,
 
+    /// Tool families to list (comma-separated): core (always on), files, profiles,
+    /// extensions, or all. Unlisted tools are neither shown to the model nor callable.
+    #[arg(
+        long,
+        env = "SMOOTH_MCP_TOOLSETS",
+        value_delimiter = ',',
+        default_value = Toolset::DEFAULT_NAMES,
+        value_parser = toolset_name
+    )]
+    pub toolsets: Vec<String>,
+
+    /// Device for tasks and sessions that do not choose one (Smooth's default: desktop).
+    #[arg(long, env = "SMOOTH_MCP_DEFAULT_DEVICE", value_parser = ["desktop", "mobile", "desktop-lg"])]
+    pub default_device: Option<String>,
+
+    /// Agent for tasks that do not choose one (Smooth's default: smooth).
+    #[arg(long, env = "SMOOTH_MCP_DEFAULT_AGENT", value_parser = ["smooth", "smooth-lite"])]
+    pub default_agent: Option<String>,
+
+    /// Proxy for every browser unless a call gives its own, e.g. `http://host:8080` or
+    /// `socks5://host:1080`.
+    #[arg(long, env = "SMOOTH_MCP_PROXY_SERVER")]
+    pub proxy_server: Option<String>,
+
+    /// User name for --proxy-server.
+    #[arg(long, env = "SMOOTH_MCP_PROXY_USERNAME", requires = "proxy_server")]
+    pub proxy_username: Option<String>,
+
+    /// Password for --proxy-server; prefer the environment variable (flags show in `ps`).
+    /// Sent only to Smooth, never logged or shown to the model.
+    #[arg(
+        long,
+        env = "SMOOTH_MCP_PROXY_PASSWORD",
+        hide_env_values = true,
+        requires = "proxy_server",
+        value_parser = secret
+    )]
+    pub proxy_password: Option<Secret>,
+
+    /// Extension ids (from upload_extension) every browser loads unless a call lists its own.
+    #[arg(long, env = "SMOOTH_MCP_DEFAULT_EXTENSIONS", value_delimiter = ',')]
+    pub default_extensions: Vec<String>,
+
+    /// Agent tools every task gets, as a JSON object, e.g. `{"screenshot": {"full_page": true}}`.
+    #[arg(long, env = "SMOOTH_MCP_DEFAULT_ADDITIONAL_TOOLS", value_parser = json_object)]
+    pub default_additional_tools: Option<serde_json::Map<String, serde_json::Value>>,
+
+    /// Ad blocking for browsers whose call does not say (Smooth's default: true).
+    #[arg(long, env = "SMOOTH_MCP_USE_ADBLOCK", value_parser = BoolishValueParser::new())]
+    pub use_adblock: Option<bool>,
+
+    /// Automatic CAPTCHA solving for browsers whose call does not say (Smooth's default: true).
+    #[arg(long, env = "SMOOTH_MCP_USE_CAPTCHA_SOLVER", value_parser = BoolishValueParser::new())]
+    pub use_captcha_solver: Option<bool>,
+
+    /// Stealth mode for browsers whose call does not say (Smooth's default: true).
+    #[arg(long, env = "SMOOTH_MCP_USE_STEALTH", value_parser = BoolishValueParser::new())]
+    pub use_stealth: Option<bool>,
+
+    /// Show the mouse pointer in live views and recordings (Smooth's default: false).
+    #[arg(long, env = "SMOOTH_MCP_SHOW_CURSOR", value_parser = BoolishValueParser::new())]
+    pub show_cursor: Option<bool>,
+
+    /// Experimental feature flags (a JSON object) for browsers whose call gives none.
+    #[arg(long, env = "SMOOTH_MCP_EXPERIMENTAL_FEATURES", value_parser = json_object)]
+    pub experimental_features: Option<serde_json::Map<String, serde_json::Value>>,
+
     /// How the MCP client connects.
     #[arg(long, env = "SMOOTH_MCP_TRANSPORT", value_enum, default_value_t = Transport::Stdio)]
     pub transport: Transport,
@@ -162,6 +231,23 @@ pub struct ServerArgs {
     /// Log filter for stderr (e.g. `info`, `smooth_mcp=debug`).
     #[arg(long, env = "SMOOTH_MCP_LOG", default_value = "info")]
     pub log_level: String,
+}
+
+fn toolset_name(s: &str) -> Result<String, String> {
+    Toolset::parse_list(&[s])?;
+    Ok(s.trim().to_ascii_lowercase())
+}
+
+fn secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret::new(s))
+}
+
+fn json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str(s) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err("must be a JSON object, e.g. {\"screenshot\": {\"full_page\": true}}".into()),
+        Err(e) => Err(format!("is not valid JSON: {e}")),
+    }
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {

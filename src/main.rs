@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use smooth_mcp::config::{Cli, Command, ServerArgs, Transport};
-use smooth_mcp::mcp::{AppState, Settings};
+use smooth_mcp::mcp::{AppState, Proxy, Settings, TaskDefaults, Toolset};
 use smooth_mcp::mock::{MockConfig, MockSmooth};
 use smooth_mcp::smooth::{ApiKey, ClientConfig, RetryPolicy, SmoothClient};
 use smooth_mcp::transport;
@@ -113,10 +113,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn settings(args: &ServerArgs) -> anyhow::Result<Settings> {
     let roots = if args.allow_dirs.is_empty() {
-        vec![std::env::current_dir().context("reading the working directory")?]
+        let cwd = std::env::current_dir().context("reading the working directory")?;
+        // Started in / (as some desktop clients do): reading anything needs --allow-dir.
+        if cwd.parent().is_none() {
+            vec![]
+        } else {
+            vec![cwd]
+        }
     } else {
         args.allow_dirs.iter().map(PathBuf::from).collect()
     };
+    let proxy = args.proxy_server.as_ref().map(|server| Proxy {
+        server: server.trim().to_owned(),
+        username: args.proxy_username.clone(),
+        password: args.proxy_password.clone(),
+    });
+    let non_empty = |ids: &[String]| (!ids.is_empty()).then(|| ids.to_vec());
+    let task_defaults = TaskDefaults {
+        device: args.default_device.clone(),
+        agent: args.default_agent.clone(),
+        proxy,
+        use_adblock: args.use_adblock,
+        use_captcha_solver: args.use_captcha_solver,
+        use_stealth: args.use_stealth,
+        show_cursor: args.show_cursor,
+        extensions: non_empty(&args.default_extensions),
+        additional_tools: args.default_additional_tools.clone(),
+        experimental_features: args.experimental_features.clone(),
+    };
+    task_defaults.validate().map_err(anyhow::Error::msg)?;
     Ok(Settings {
         default_wait: Duration::from_secs(args.wait_seconds),
         max_wait: Duration::from_secs(args.max_wait_seconds),
@@ -126,6 +151,9 @@ fn settings(args: &ServerArgs) -> anyhow::Result<Settings> {
         max_upload_bytes: args.max_upload_mb.saturating_mul(1024 * 1024),
         heartbeat: args.heartbeat(),
         client_keys: args.client_keys && args.transport == Transport::Http,
+        upload_roots_explicit: !args.allow_dirs.is_empty(),
+        toolsets: Toolset::parse_list(&args.toolsets).map_err(anyhow::Error::msg)?,
+        task_defaults,
     })
 }
 

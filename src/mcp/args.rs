@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Settings;
-use super::error::{ToolResult, invalid};
+use super::error::{ToolError, ToolResult, invalid};
+use crate::smooth::TaskRequest;
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -187,5 +188,218 @@ impl<S, T: serde::de::DeserializeOwned>
                     None,
                 )
             })
+    }
+}
+
+/// A secret argument (a proxy password): deserialized like a string, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
+/// A proxy the browser goes through. The credentials travel with the server they belong to.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    pub server: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// Task options the operator sets once (flags or environment). A call's own value wins.
+#[derive(Debug, Clone, Default)]
+pub struct TaskDefaults {
+    /// `desktop`, `mobile` or `desktop-lg`.
+    pub device: Option<String>,
+    /// `smooth` or `smooth-lite` (one-shot tasks only).
+    pub agent: Option<String>,
+    pub proxy: Option<Proxy>,
+    pub use_adblock: Option<bool>,
+    pub use_captcha_solver: Option<bool>,
+    pub use_stealth: Option<bool>,
+    pub show_cursor: Option<bool>,
+    pub extensions: Option<Vec<String>>,
+    /// Agent tools every one-shot task gets; a call's `additional_tools` are added to these.
+    pub additional_tools: Option<Map<String, Value>>,
+    pub experimental_features: Option<Map<String, Value>>,
+}
+
+impl TaskDefaults {
+    /// Checks what the flags could not; the message names the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(p) = &self.proxy
+            && !is_proxy_url(&p.server)
+        {
+            return Err(
+                "--proxy-server must be a proxy URL such as http://host:8080 or socks5://host:1080"
+                    .into(),
+            );
+        }
+        if let Some(tools) = &self.additional_tools {
+            check_tool_configs("--default-additional-tools", tools).map_err(|e| e.to_string())?;
+        }
+        if let Some(ids) = &self.extensions
+            && ids.iter().any(|id| id.trim().is_empty())
+        {
+            return Err("--default-extensions must not contain empty ids".into());
+        }
+        Ok(())
+    }
+}
+
+/// Browser setup; omit it to use the server's defaults.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserOptions {
+    /// e.g. "http://host:8080" or "socks5://host:1080".
+    pub proxy_server: Option<String>,
+    pub proxy_username: Option<String>,
+    /// Never shown back.
+    pub proxy_password: Option<Secret>,
+    pub use_adblock: Option<bool>,
+    pub use_captcha_solver: Option<bool>,
+    pub use_stealth: Option<bool>,
+    pub show_cursor: Option<bool>,
+    /// Ids from upload_extension.
+    pub extensions: Option<Vec<String>>,
+    pub experimental_features: Option<Map<String, Value>>,
+}
+
+impl BrowserOptions {
+    /// Fills the browser fields of `req` from these options, else from `defaults`.
+    pub fn apply(self, defaults: &TaskDefaults, req: &mut TaskRequest) -> ToolResult<()> {
+        let proxy = match self.proxy_server {
+            Some(server) => {
+                let server = server.trim().to_owned();
+                if !is_proxy_url(&server) {
+                    return Err(invalid(
+                        "`browser.proxy_server` must be a proxy URL such as http://host:8080 or \
+                         socks5://host:1080",
+                    ));
+                }
+                Some(Proxy {
+                    server,
+                    username: self.proxy_username,
+                    password: self.proxy_password,
+                })
+            }
+            None if self.proxy_username.is_some() || self.proxy_password.is_some() => {
+                return Err(invalid(
+                    "`browser.proxy_username` and `browser.proxy_password` need \
+                     `browser.proxy_server` too",
+                ));
+            }
+            // The configured credentials only ever go with the configured server.
+            None => defaults.proxy.clone(),
+        };
+        if let Some(p) = proxy {
+            req.proxy_server = Some(p.server);
+            req.proxy_username = p.username;
+            req.proxy_password = p.password.map(|s| s.0);
+        }
+        req.use_adblock = self.use_adblock.or(defaults.use_adblock);
+        req.use_captcha_solver = self.use_captcha_solver.or(defaults.use_captcha_solver);
+        req.use_stealth = self.use_stealth.or(defaults.use_stealth);
+        req.show_cursor = self.show_cursor.or(defaults.show_cursor);
+        req.extensions = match check_ids("browser.extensions", self.extensions)? {
+            Some(ids) => Some(ids),
+            None => defaults.extensions.clone(),
+        };
+        req.experimental_features = self
+            .experimental_features
+            .or_else(|| defaults.experimental_features.clone())
+            .map(Value::Object);
+        if req.device.is_none() {
+            req.device = defaults.device.clone();
+        }
+        Ok(())
+    }
+}
+
+/// The agent tools of a one-shot task: the server's defaults plus the call's own.
+pub fn additional_tools(
+    call: Option<Map<String, Value>>,
+    defaults: &TaskDefaults,
+) -> ToolResult<Option<Map<String, Value>>> {
+    if let Some(tools) = &call {
+        check_tool_configs("additional_tools", tools)?;
+    }
+    Ok(match (defaults.additional_tools.clone(), call) {
+        (Some(mut all), Some(call)) => {
+            all.extend(call);
+            Some(all)
+        }
+        (all, call) => call.or(all),
+    })
+}
+
+/// Whether the agent's tools leave files in the downloads archive.
+pub fn tools_make_files(tools: Option<&Map<String, Value>>) -> bool {
+    tools.is_some_and(|t| t.contains_key("screenshot") || t.contains_key("print_page"))
+}
+
+fn check_tool_configs(field: &str, tools: &Map<String, Value>) -> ToolResult<()> {
+    for (name, config) in tools {
+        if name.trim().is_empty() {
+            return Err(invalid(format!("`{field}` has an empty tool name")));
+        }
+        if !(config.is_object() || config.is_null()) {
+            return Err(invalid(format!(
+                "`{field}.{name}` must be an object of settings (e.g. {{\"full_page\": true}} for \
+                 screenshot) or null"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_proxy_url(raw: &str) -> bool {
+    reqwest::Url::parse(raw).is_ok_and(|u| {
+        matches!(
+            u.scheme(),
+            "http" | "https" | "socks4" | "socks5" | "socks5h"
+        ) && u.host_str().is_some_and(|h| !h.is_empty())
+    })
+}
+
+/// `e` with every occurrence of `secret` masked, in case Smooth echoed it in an error.
+pub fn redact(e: ToolError, secret: Option<&str>) -> ToolError {
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        return e;
+    };
+    let mask = |m: String| m.replace(secret, "***");
+    match e {
+        ToolError::InvalidArgument(m) => ToolError::InvalidArgument(mask(m)),
+        ToolError::Smooth(m) => ToolError::Smooth(mask(m)),
+        ToolError::File(m) => ToolError::File(mask(m)),
+        ToolError::Cancelled(m) => ToolError::Cancelled(mask(m)),
     }
 }

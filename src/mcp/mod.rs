@@ -3,8 +3,10 @@
 
 mod args;
 mod error;
+mod extensions;
 mod files;
 mod output;
+mod profiles;
 mod progress;
 mod results;
 mod sessions;
@@ -29,6 +31,7 @@ use crate::sessions::Sessions;
 use crate::smooth::{ApiKey, SmoothClient};
 use crate::watch::Watcher;
 
+pub use args::{Proxy, Secret, TaskDefaults};
 pub use error::ToolError;
 
 /// The header a client of the HTTP transport may use to send its own Smooth key.
@@ -46,6 +49,79 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// Accept a per-request key in [`CLIENT_KEY_HEADER`] (HTTP transport only).
     pub client_keys: bool,
+    /// `upload_roots` came from the operator (`--allow-dir`), not from the working directory.
+    pub upload_roots_explicit: bool,
+    /// The tool families listed and callable.
+    pub toolsets: Vec<Toolset>,
+    /// Task options applied when a call does not set them.
+    pub task_defaults: TaskDefaults,
+}
+
+/// A family of tools, chosen with `--toolsets`. `core` is always on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Toolset {
+    /// run_browser_task, get_task, cancel_task, open_session, session_action, list_sessions.
+    Core,
+    /// upload_file, delete_file.
+    Files,
+    /// create_profile, list_profiles, delete_profile.
+    Profiles,
+    /// upload_extension, list_extensions, delete_extension.
+    Extensions,
+}
+
+impl Toolset {
+    pub const ALL: [Toolset; 4] = [Self::Core, Self::Files, Self::Profiles, Self::Extensions];
+    /// What `--toolsets` is when not given.
+    pub const DEFAULT_NAMES: &'static str = "core,files,profiles";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Core => "core",
+            Self::Files => "files",
+            Self::Profiles => "profiles",
+            Self::Extensions => "extensions",
+        }
+    }
+
+    /// The toolsets a `--toolsets` list names (`all` = every one), always with `core`,
+    /// sorted and without repeats. Unknown names are an error that lists the known ones.
+    pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Toolset>, String> {
+        let mut out = vec![Self::Core];
+        for raw in names {
+            let name = raw.as_ref().trim().to_ascii_lowercase();
+            match name.as_str() {
+                "" => {}
+                "all" => out.extend(Self::ALL),
+                _ => out.push(
+                    Self::ALL
+                        .into_iter()
+                        .find(|t| t.name() == name)
+                        .ok_or_else(|| Self::unknown(raw.as_ref()))?,
+                ),
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn unknown(name: &str) -> String {
+        let known: Vec<&str> = Self::ALL.iter().map(|t| t.name()).collect();
+        format!(
+            "unknown toolset {name:?}; choose from {}, or all",
+            known.join(", ")
+        )
+    }
+
+    fn router(self) -> ToolRouter<SmoothServer> {
+        match self {
+            Self::Core => SmoothServer::task_router() + SmoothServer::session_router(),
+            Self::Files => SmoothServer::file_router(),
+            Self::Profiles => SmoothServer::profile_router(),
+            Self::Extensions => SmoothServer::extension_router(),
+        }
+    }
 }
 
 /// State shared by every connection of this process.
@@ -74,9 +150,28 @@ an open session costs money.
 call get_task with that id to keep waiting (repeat as needed), or cancel_task to stop it. \
 Show the user the live_url so they can watch or take over.";
 
+/// Added when the profiles toolset is on.
+const PROFILE_INSTRUCTIONS: &str = "
+- Work behind a login: create_profile, open_session with its profile_id, give the user the \
+live_url to log in, session_action close, wait about 5 s, then pass profile_id to run_browser_task.";
+
 impl SmoothServer {
     pub fn new(state: Arc<AppState>) -> Self {
-        let router = Self::task_router() + Self::session_router() + Self::file_router();
+        // Only the chosen families are routed: a hidden tool is neither listed nor callable.
+        let mut chosen = Toolset::Core.router();
+        for set in &state.settings.toolsets {
+            if *set != Toolset::Core {
+                chosen += set.router();
+            }
+        }
+        let mut router = ToolRouter::new();
+        for mut route in chosen {
+            compact_schema(Arc::make_mut(&mut route.attr.input_schema));
+            if let Some(out) = route.attr.output_schema.as_mut() {
+                compact_schema(Arc::make_mut(out));
+            }
+            router.add_route(route);
+        }
         Self {
             state,
             tool_router: Arc::new(router),
@@ -113,7 +208,13 @@ impl ServerHandler for SmoothServer {
             Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
                 .with_title("Smooth browser agent"),
         )
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(
+            if self.state.settings.toolsets.contains(&Toolset::Profiles) {
+                format!("{INSTRUCTIONS}{PROFILE_INSTRUCTIONS}")
+            } else {
+                INSTRUCTIONS.to_owned()
+            },
+        )
     }
 
     async fn call_tool(
@@ -124,7 +225,10 @@ impl ServerHandler for SmoothServer {
         let wants_task = context
             .client_capabilities()
             .is_some_and(|c| c.supports_tasks());
-        if wants_task && let Some(task) = self.spawn_mcp_task(&request, &context) {
+        if wants_task
+            && self.tool_router.has_route(&request.name)
+            && let Some(task) = self.spawn_mcp_task(&request, &context)
+        {
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
         let tcc = ToolCallContext::new(self, request, context);
@@ -147,6 +251,41 @@ impl ServerHandler for SmoothServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.state.mcp_tasks.cancel_task(&request.task_id)
+    }
+}
+
+/// Every tool's schemas travel to the model on every turn, so drop what tells it nothing:
+/// `$schema` (2020-12 is the MCP default without it, and some older clients choke on it)
+/// and schemars' numeric `format`s (`uint64`, `double`, …; the type and bounds remain).
+fn compact_schema(schema: &mut serde_json::Map<String, serde_json::Value>) {
+    schema.remove("$schema");
+    strip_numeric_formats(schema);
+}
+
+fn strip_numeric_formats(schema: &mut serde_json::Map<String, serde_json::Value>) {
+    const NUMERIC: [&str; 12] = [
+        "int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32", "uint64", "uint",
+        "float", "double",
+    ];
+    if schema
+        .get("format")
+        .and_then(|f| f.as_str())
+        .is_some_and(|f| NUMERIC.contains(&f))
+    {
+        schema.remove("format");
+    }
+    for value in schema.values_mut() {
+        match value {
+            serde_json::Value::Object(inner) => strip_numeric_formats(inner),
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    if let serde_json::Value::Object(inner) = item {
+                        strip_numeric_formats(inner);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 

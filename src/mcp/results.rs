@@ -126,6 +126,74 @@ pub struct UploadResult {
     pub size_bytes: u64,
 }
 
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+}
+
+impl Deleted {
+    pub fn new(id: String) -> Self {
+        Self { id, deleted: true }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProfileCreated {
+    /// Pass it as profile_id to open_session (to log in) and run_browser_task.
+    pub profile_id: String,
+    pub next_step: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProfileInfo {
+    pub profile_id: String,
+    /// Sites it holds cookies for (logins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_domains: Option<Vec<String>>,
+    /// More cookie domains than shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more_domains: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// When a session last saved into it, as Smooth reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_saved_at: Option<Value>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProfileList {
+    pub profiles: Vec<ProfileInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExtensionUploaded {
+    /// Pass it in browser.extensions of run_browser_task or open_session.
+    pub extension_id: String,
+    pub name: String,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExtensionInfo {
+    pub extension_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Value>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExtensionList {
+    pub extensions: Vec<ExtensionInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// A result with structured content, the same JSON as text, and resource links.
 pub fn structured<T: Serialize>(value: &T, links: Vec<ContentBlock>) -> CallToolResult {
     let json = serde_json::to_value(value).unwrap_or(Value::Null);

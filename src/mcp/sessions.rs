@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::SmoothServer;
 use super::args::{
-    Device, Metadata, Parameters, check_ids, check_json_schema, check_max_steps, check_url,
-    metadata_to_wire, required_text, wait_budget,
+    BrowserOptions, Device, Metadata, Parameters, check_ids, check_json_schema, check_max_steps,
+    check_url, metadata_to_wire, redact, required_text, wait_budget,
 };
 use super::error::{ToolError, ToolResult, invalid};
 use super::output::{cap_output, truncation_note};
@@ -49,6 +49,7 @@ pub struct OpenSessionArgs {
     pub allowed_urls: Option<Vec<String>>,
     /// Record a video of the session (default true).
     pub enable_recording: Option<bool>,
+    pub browser: Option<BrowserOptions>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -193,7 +194,7 @@ impl SmoothServer {
         Parameters(args): Parameters<OpenSessionArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
-        let req = TaskRequest {
+        let mut req = TaskRequest {
             task: None,
             url: check_url("url", args.url)?,
             profile_id: args.profile_id,
@@ -204,12 +205,20 @@ impl SmoothServer {
             enable_recording: args.enable_recording,
             ..TaskRequest::default()
         };
+        args.browser
+            .unwrap_or_default()
+            .apply(&self.state.settings.task_defaults, &mut req)?;
         let watch = self
             .state
             .watcher
             .start(&self.client(&ctx), &req)
             .await
-            .map_err(|e| ToolError::upstream(&e, "opening the session"))?;
+            .map_err(|e| {
+                redact(
+                    ToolError::upstream(&e, "opening the session"),
+                    req.proxy_password.as_deref(),
+                )
+            })?;
         self.state.sessions.opened(watch.clone());
         tracing::info!(session = %watch.id, "session opened");
         let deadline = Instant::now() + LIVE_URL_WAIT.min(self.state.settings.max_wait);
@@ -280,7 +289,7 @@ impl SmoothServer {
         title = "List open sessions",
         description = "Browser sessions and tasks open on the account (they cost money while \
             open), with their age and live_url; includes ones this server did not open.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<SessionList>()
     )]
     async fn list_sessions(

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{
-    Agent, Device, Metadata, Parameters, check_ids, check_json_schema, check_max_steps, check_url,
-    metadata_to_wire, required_text, wait_budget,
+    Agent, BrowserOptions, Device, Metadata, Parameters, additional_tools, check_ids,
+    check_json_schema, check_max_steps, check_url, metadata_to_wire, redact, required_text,
+    tools_make_files, wait_budget,
 };
 use super::error::{ToolError, ToolResult};
 use super::output::{cap_output, truncation_note};
@@ -32,6 +33,8 @@ use crate::watch::TaskWatch;
 const ARTIFACT_WAIT: Duration = Duration::from_secs(5);
 /// An MCP task waits for as long as a Smooth task can run.
 const MCP_TASK_WAIT: Duration = Duration::from_secs(3600);
+/// Pause between looks for those links.
+const ARTIFACT_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,16 +63,23 @@ pub struct RunTaskArgs {
     pub enable_recording: Option<bool>,
     /// "smooth" (default) or the faster, cheaper "smooth-lite".
     pub agent: Option<Agent>,
-    /// Also return downloads_url: a zip of files the agent downloaded.
+    /// Extra agent tools, e.g. {"screenshot": {"full_page": true}}; also print_page, hover,
+    /// drag_drop (config {}). Screenshots and printed pages come back in downloads_url.
+    pub additional_tools: Option<Map<String, Value>>,
+    pub browser: Option<BrowserOptions>,
+    /// Also return downloads_url, a zip of files the agent downloaded (default: when
+    /// screenshot or print_page is on).
     pub include_downloads: Option<bool>,
     /// Seconds to wait for the result before returning the task id (capped by the server).
     pub wait_seconds: Option<u64>,
 }
 
 impl RunTaskArgs {
+    /// The request to send, with the server's defaults where the call set nothing.
     fn to_request(&self, server: &SmoothServer) -> ToolResult<TaskRequest> {
         let settings = &server.state.settings;
-        Ok(TaskRequest {
+        let defaults = &settings.task_defaults;
+        let mut req = TaskRequest {
             task: Some(required_text("task", &self.task)?),
             url: check_url("url", self.url.clone())?,
             response_model: check_json_schema("response_model", self.response_model.clone())?,
@@ -81,9 +91,18 @@ impl RunTaskArgs {
             profile_id: self.profile_id.clone(),
             profile_read_only: self.profile_read_only,
             enable_recording: self.enable_recording,
-            agent: self.agent.map(|a| a.as_str().to_owned()),
+            agent: self
+                .agent
+                .map(|a| a.as_str().to_owned())
+                .or_else(|| defaults.agent.clone()),
+            additional_tools: additional_tools(self.additional_tools.clone(), defaults)?,
             ..TaskRequest::default()
-        })
+        };
+        self.browser
+            .clone()
+            .unwrap_or_default()
+            .apply(defaults, &mut req)?;
+        Ok(req)
     }
 }
 
@@ -114,7 +133,7 @@ impl SmoothServer {
             compare, fill forms, extract data) and get its answer. Waits up to wait_seconds; if the \
             task is still running then, returns its task_id and live_url: call get_task to keep \
             waiting. Costs about $0.005 per agent step.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true),
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = true),
         output_schema = schema_for_output::<TaskResult>()
     )]
     async fn run_browser_task(
@@ -134,7 +153,7 @@ impl SmoothServer {
         description = "Status and result of a task started by run_browser_task (also after a \
             client timeout or restart). Waits up to wait_seconds for it to finish; call again while \
             it is still running.",
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<TaskResult>()
     )]
     async fn get_task(
@@ -144,6 +163,13 @@ impl SmoothServer {
     ) -> Result<CallToolResult, ToolError> {
         let id = required_text("task_id", &args.task_id)?;
         let watch = self.state.watcher.watch(&self.client(&ctx), &id);
+        // What this process last saw may be old (nobody was waiting): start from the truth.
+        if !watch.state().is_terminal() {
+            watch
+                .refresh(false)
+                .await
+                .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
+        }
         let budget = args
             .wait_seconds
             .map_or(self.state.settings.default_wait, Duration::from_secs)
@@ -164,7 +190,7 @@ impl SmoothServer {
         name = "cancel_task",
         title = "Cancel a task",
         description = "Stop a running task (or force-close a session) so it stops costing credits.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true),
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<CancelResult>()
     )]
     async fn cancel_task(
@@ -209,14 +235,16 @@ impl SmoothServer {
         budget: Duration,
     ) -> Result<CallToolResult, ToolError> {
         let req = args.to_request(self)?;
-        let watch = self
-            .state
-            .watcher
-            .start(&client, &req)
-            .await
-            .map_err(|e| ToolError::upstream(&e, "creating the task"))?;
+        let watch = self.state.watcher.start(&client, &req).await.map_err(|e| {
+            redact(
+                ToolError::upstream(&e, "creating the task"),
+                req.proxy_password.as_deref(),
+            )
+        })?;
         tracing::info!(task = %watch.id, "task created");
-        let downloads = args.include_downloads.unwrap_or(false);
+        let downloads = args
+            .include_downloads
+            .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
         self.follow(watch, reporter, ct, budget, downloads, true)
             .await
     }
@@ -298,8 +326,7 @@ impl SmoothServer {
                 tracing::debug!(task = %watch.id, error = %e, "could not fetch artifacts");
                 return;
             }
-            tokio::time::sleep_until((Instant::now() + Duration::from_millis(400)).min(until))
-                .await;
+            tokio::time::sleep_until((Instant::now() + ARTIFACT_POLL).min(until)).await;
         }
     }
 
