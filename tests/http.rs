@@ -399,6 +399,12 @@ async fn a_client_key_is_used_for_its_request_and_never_logged() {
     assert!(text(&r).contains("No Smooth API key"), "{}", text(&r));
     assert_eq!(mock.count("POST", "/task"), 1);
 
+    // A blank key is refused rather than silently replaced by another account's.
+    let blank = server
+        .post(&[("authorization", BEARER), ("x-smooth-api-key", " ")])
+        .await;
+    assert_eq!(blank.status(), 400);
+
     let logs = server.stderr();
     assert!(logs.contains("DEBUG"), "debug logging is on");
     assert!(

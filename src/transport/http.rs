@@ -277,6 +277,17 @@ async fn guard_mcp(State(guard): State<Guard>, request: Request, next: Next) -> 
         );
         return unauthorized();
     }
+    if let Some(key) = request.headers().get(CLIENT_KEY_HEADER)
+        && guard.client_keys
+        && key.to_str().map_or(true, |k| k.trim().is_empty())
+    {
+        // Never fall back to the server's account when the caller meant to use their own.
+        return (
+            StatusCode::BAD_REQUEST,
+            "Bad Request: X-Smooth-Api-Key is empty or not a valid key",
+        )
+            .into_response();
+    }
     if !guard.client_keys && request.headers().contains_key(CLIENT_KEY_HEADER) {
         tracing::warn!(
             ?peer,
