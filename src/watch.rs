@@ -232,11 +232,21 @@ impl TaskWatch {
 
     /// Fetches the task once more, asking for the download archive too; used after the end,
     /// when the poller has stopped and `recording_url` / `downloads_url` may still be coming.
-    pub async fn refresh(&self, downloads: bool) -> Result<TaskResponse, SmoothError> {
+    pub async fn refresh(self: &Arc<Self>, downloads: bool) -> Result<TaskResponse, SmoothError> {
         let cursor = self.state().cursor;
-        let resp = self.client.get_task(&self.id, cursor, downloads).await?;
-        self.absorb(resp.clone());
-        Ok(resp)
+        match self.client.get_task(&self.id, cursor, downloads).await {
+            Ok(resp) => {
+                self.absorb(resp.clone());
+                Ok(resp)
+            }
+            Err(e) => {
+                if !e.is_transient() {
+                    // An unknown id (or a rejected key) is not worth remembering.
+                    self.forget();
+                }
+                Err(e)
+            }
+        }
     }
 
     fn ensure_polling(self: &Arc<Self>) {
@@ -295,7 +305,10 @@ impl TaskWatch {
                 }
             }
         }
-        if self.state().is_terminal() {
+        let st = self.state();
+        let done = st.is_terminal() || st.fatal.is_some();
+        drop(st);
+        if done {
             self.forget();
         }
     }
