@@ -304,5 +304,8 @@ mod tests {
 
         let e = check_upload_path("/dev/null", &[PathBuf::from("/dev")], 100).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
+
+        let e = check_upload_path(ok.to_str().unwrap(), &[], 100).unwrap_err();
+        assert!(e.to_string().contains("--allow-dir"), "{e}");
     }
 }

@@ -307,3 +307,51 @@ impl AppState {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn toolset_lists() {
+        use Toolset::*;
+        assert_eq!(
+            Toolset::parse_list(&Toolset::DEFAULT_NAMES.split(',').collect::<Vec<_>>()).unwrap(),
+            [Core, Files, Profiles]
+        );
+        assert_eq!(Toolset::parse_list(&["all"]).unwrap(), Toolset::ALL);
+        assert_eq!(
+            Toolset::parse_list(&[" Extensions ", "files", "files"]).unwrap(),
+            [Core, Files, Extensions]
+        );
+        assert_eq!(Toolset::parse_list::<&str>(&[]).unwrap(), [Core]);
+        let e = Toolset::parse_list(&["core", "browser"]).unwrap_err();
+        assert!(e.contains("\"browser\"") && e.contains("extensions"), "{e}");
+    }
+
+    #[test]
+    fn compacting_keeps_meaning() {
+        let mut schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "n": {"type": ["integer", "null"], "format": "uint64", "minimum": 0},
+                "format": {"type": "string", "format": "date-time"},
+                "xs": {"anyOf": [{"type": "number", "format": "double"}, {"type": "null"}]}
+            }
+        });
+        compact_schema(schema.as_object_mut().unwrap());
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "properties": {
+                    "n": {"type": ["integer", "null"], "minimum": 0},
+                    "format": {"type": "string", "format": "date-time"},
+                    "xs": {"anyOf": [{"type": "number"}, {"type": "null"}]}
+                }
+            })
+        );
+    }
+}
