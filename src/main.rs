@@ -27,8 +27,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+    let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // rmcp's debug logs print whole requests: tool arguments (a proxy password) and HTTP
+    // headers (a client's Smooth key). Secrets never reach a log, whatever the level.
+    if filter
+        .max_level_hint()
+        .is_none_or(|l| l > tracing::level_filters::LevelFilter::INFO)
+        && let Ok(cap) = "rmcp=info".parse()
+    {
+        filter = filter.add_directive(cap);
+    }
     // stdout carries JSON-RPC only.
     tracing_subscriber::fmt()
         .with_env_filter(filter)

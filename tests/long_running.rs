@@ -418,7 +418,7 @@ async fn finished_tasks_carry_recording_downloads_and_cost() {
         .collect();
     assert!(links.contains(&downloads.to_owned()), "{links:?}");
     // The text block says the same as the structured content.
-    let text_json: Value = serde_json::from_str(&text(&r).lines().next().unwrap()).unwrap();
+    let text_json: Value = serde_json::from_str(text(&r).lines().next().unwrap()).unwrap();
     assert_eq!(text_json, s);
 }
 

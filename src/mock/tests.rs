@@ -1197,7 +1197,7 @@ async fn list_filters_and_dash_ids() {
     let mut ids = Vec::new();
     for i in 0..7 {
         ids.push(
-            api.create(json!({"task": format!("task {i} [mock:duration=10ms]")}))
+            api.create(json!({"task": format!("task {i} [mock:duration=60s]")}))
                 .await,
         );
     }
