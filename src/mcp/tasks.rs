@@ -1,8 +1,10 @@
 //! One-shot agent tasks: run_browser_task, get_task, cancel_task.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::FutureExt;
 use rmcp::handler::server::common::schema_for_output;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult, IntoContents, Task};
@@ -33,6 +35,8 @@ use crate::watch::TaskWatch;
 const ARTIFACT_WAIT: Duration = Duration::from_secs(5);
 /// An MCP task waits for as long as a Smooth task can run.
 const MCP_TASK_WAIT: Duration = Duration::from_secs(3600);
+/// How long they are waited for even when the call's budget is spent.
+const ARTIFACT_MIN_WAIT: Duration = Duration::from_secs(1);
 /// Pause between looks for those links.
 const ARTIFACT_POLL: Duration = Duration::from_millis(200);
 
@@ -242,11 +246,21 @@ impl SmoothServer {
             )
         })?;
         tracing::info!(task = %watch.id, "task created");
+        let id = watch.id.clone();
         let downloads = args
             .include_downloads
             .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
-        self.follow(watch, reporter, ct, budget, downloads, true)
+        // The task exists now: even a bug in the wait must not lose its id.
+        AssertUnwindSafe(self.follow(watch, reporter, ct, budget, downloads, true))
+            .catch_unwind()
             .await
+            .unwrap_or_else(|_| {
+                tracing::error!(task = %id, "following the task failed unexpectedly");
+                Err(ToolError::Smooth(format!(
+                    "Task {id} was created, but following it failed unexpectedly. Call get_task with \
+                     task_id \"{id}\" to see where it stands."
+                )))
+            })
     }
 
     /// Waits for a task within `budget` and renders where it stands.
@@ -271,13 +285,10 @@ impl SmoothServer {
         .await;
         match waited {
             Waited::Done => {
-                let artifacts_by = Instant::now() + ARTIFACT_WAIT;
-                self.collect_artifacts(
-                    &watch,
-                    artifacts_by.min(deadline.max(Instant::now() + Duration::from_secs(1))),
-                    downloads,
-                )
-                .await;
+                // Briefly, and within the call's budget unless that is already spent.
+                let now = Instant::now();
+                let until = (now + ARTIFACT_WAIT).min(deadline.max(now + ARTIFACT_MIN_WAIT));
+                self.collect_artifacts(&watch, until, downloads).await;
                 Ok(self.render_task(&watch, downloads))
             }
             Waited::Budget => Ok(self.render_task(&watch, downloads)),
