@@ -199,9 +199,9 @@ pub struct ServerArgs {
     )]
     pub allowed_hosts: Vec<String>,
 
-    /// HTTP: browser origins (e.g. `https://app.example.com`, `http://localhost:*`) allowed
-    /// besides loopback ones; a request with any other `Origin` gets 403. Requests without
-    /// an `Origin` (non-browser clients) are not affected.
+    /// HTTP: browser origins (e.g. `https://app.example.com`, `https://chat.example.com:8443`)
+    /// allowed besides loopback ones; a request with any other `Origin` gets 403. Requests
+    /// without an `Origin` (non-browser clients) are not affected.
     #[arg(
         long = "allowed-origin",
         env = "SMOOTH_MCP_ALLOWED_ORIGINS",
