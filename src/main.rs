@@ -7,6 +7,7 @@ use clap::Parser;
 use smooth_mcp::config::{Cli, Command, ServerArgs, Transport};
 use smooth_mcp::mcp::{AppState, Proxy, Settings, TaskDefaults, Toolset};
 use smooth_mcp::mock::{MockConfig, MockSmooth};
+use smooth_mcp::signal::shutdown_signal;
 use smooth_mcp::smooth::{ApiKey, ClientConfig, RetryPolicy, SmoothClient};
 use smooth_mcp::transport;
 
@@ -178,25 +179,4 @@ async fn finish(state: &Arc<AppState>, keep_sessions: bool) {
         return;
     }
     state.sessions.close_all(SHUTDOWN_CLOSE_BOUND).await;
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

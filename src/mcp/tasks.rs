@@ -303,15 +303,15 @@ impl SmoothServer {
                         Err(_) => tracing::warn!(task = %watch.id, "upstream cancel timed out"),
                     }
                 }
-                Err(ToolError::Cancelled(format!(
-                    "The request was cancelled; task {} was {}.",
-                    watch.id,
-                    if cancel_on_abort {
-                        "cancelled too"
-                    } else {
-                        "left running"
-                    }
-                )))
+                let id = &watch.id;
+                Err(ToolError::Cancelled(if cancel_on_abort {
+                    format!("The request was cancelled; task {id} was cancelled too.")
+                } else {
+                    format!(
+                        "The request was cancelled; task {id} keeps running: call get_task with \
+                         task_id \"{id}\" to follow it, or cancel_task to stop it."
+                    )
+                }))
             }
             Waited::Gone(e) => Err(ToolError::upstream(
                 &e,

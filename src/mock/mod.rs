@@ -438,31 +438,8 @@ impl Drop for MockSmooth {
 pub async fn serve_forever(listener: TcpListener, cfg: MockConfig) -> std::io::Result<()> {
     let mock = MockSmooth::start_on(listener, cfg).await?;
     tracing::info!(base_url = %mock.base_url(), "mock Smooth API listening");
-    shutdown_signal().await;
+    crate::signal::shutdown_signal().await;
     tracing::info!("mock Smooth API shutting down");
     mock.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => ctrl_c.await,
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await;
 }

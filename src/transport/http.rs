@@ -426,7 +426,7 @@ pub async fn serve_on(
                     );
                 }
             }
-            () = another_signal() => {
+            () = crate::signal::shutdown_signal() => {
                 tracing::warn!(pending = in_flight.len(), "second signal: cutting in-flight calls off");
             }
         }
@@ -444,30 +444,6 @@ pub async fn serve_on(
     };
     let ((), result) = tokio::join!(drained, closed);
     result
-}
-
-/// A second SIGINT or SIGTERM.
-async fn another_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    () = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => ctrl_c.await,
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await;
 }
 
 #[cfg(test)]
