@@ -490,3 +490,47 @@ fn stdout_is_json_rpc_only() {
     let result = &seen.last().unwrap()["result"];
     assert_eq!(result["structuredContent"]["status"], "done", "{result}");
 }
+
+#[tokio::test]
+async fn a_session_run_task_runs_as_an_mcp_task() {
+    let mock = start_mock(fast_mock()).await;
+    let server = spawn_against(
+        &mock,
+        Launch {
+            tasks: true,
+            ..Launch::default()
+        },
+    )
+    .await;
+    // Other actions answer directly, even for a tasks-capable client.
+    let s = server.ok("open_session", json!({})).await;
+    let id = s["session_id"].as_str().unwrap().to_owned();
+    let created = server
+        .client
+        .call_tool_once(params(
+            "session_action",
+            json!({"session_id": id, "action": "run_task", "task": "inside a session"}),
+        ))
+        .await
+        .unwrap();
+    let CallToolResponse::Task(created) = created else {
+        panic!("expected a task, got {created:?}");
+    };
+    let payload = poll_mcp_task(&server, &created.task.task_id).await;
+    let TaskPayload::Completed { result } = payload else {
+        panic!("expected completion, got {payload:?}");
+    };
+    assert_eq!(result["structuredContent"]["action"], "run_task");
+    assert!(
+        result["structuredContent"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("inside a session")
+    );
+    server
+        .ok(
+            "session_action",
+            json!({"session_id": id, "action": "close"}),
+        )
+        .await;
+}
