@@ -36,6 +36,12 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum McpTasks {
+    Auto,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
     Stdio,
     Http,
@@ -103,6 +109,12 @@ pub struct ServerArgs {
     /// Seconds between progress heartbeats while a task runs (at most 10).
     #[arg(long, env = "SMOOTH_MCP_HEARTBEAT_SECONDS", default_value_t = 5.0, value_parser = heartbeat_secs)]
     pub heartbeat_seconds: f64,
+
+    /// Run run_browser_task and session run_task as MCP tasks for clients that declare the
+    /// Tasks extension (`auto`), or never (`off`: for clients that declare it but cannot
+    /// handle a task result, such as the MCP Inspector CLI 2.12).
+    #[arg(long, env = "SMOOTH_MCP_TASKS", value_enum, default_value_t = McpTasks::Auto)]
+    pub mcp_tasks: McpTasks,
 
     /// Tool families to list (comma-separated): core (always on), files, profiles,
     /// extensions, or all. Unlisted tools are neither shown to the model nor callable.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use smooth_mcp::config::{Cli, Command, ServerArgs, Transport};
+use smooth_mcp::config::{Cli, Command, McpTasks, ServerArgs, Transport};
 use smooth_mcp::mcp::{AppState, Proxy, Settings, TaskDefaults, Toolset};
 use smooth_mcp::mock::{MockConfig, MockSmooth};
 use smooth_mcp::signal::shutdown_signal;
@@ -160,6 +160,7 @@ fn settings(args: &ServerArgs) -> anyhow::Result<Settings> {
         upload_roots: roots,
         max_upload_bytes: args.max_upload_mb.saturating_mul(1024 * 1024),
         heartbeat: args.heartbeat(),
+        mcp_tasks: args.mcp_tasks == McpTasks::Auto,
         client_keys: args.client_keys && args.transport == Transport::Http,
         upload_roots_explicit: !args.allow_dirs.is_empty(),
         toolsets: Toolset::parse_list(&args.toolsets).map_err(anyhow::Error::msg)?,

@@ -534,3 +534,28 @@ async fn a_session_run_task_runs_as_an_mcp_task() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn mcp_tasks_can_be_turned_off_for_clients_that_cannot_handle_them() {
+    let mock = start_mock(fast_mock()).await;
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec!["--mcp-tasks", "off"],
+            tasks: true,
+            ..Launch::default()
+        },
+    )
+    .await;
+    let caps = &server.client.peer_info().unwrap().capabilities;
+    assert!(!caps.supports_tasks(), "{caps:?}");
+    let r = server
+        .client
+        .call_tool_once(params("run_browser_task", json!({"task": "direct"})))
+        .await
+        .unwrap();
+    let CallToolResponse::Complete(r) = r else {
+        panic!("expected a direct result, got {r:?}");
+    };
+    assert_eq!(r.structured_content.unwrap()["status"], "done");
+}

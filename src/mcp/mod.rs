@@ -47,6 +47,8 @@ pub struct Settings {
     pub upload_roots: Vec<PathBuf>,
     pub max_upload_bytes: u64,
     pub heartbeat: Duration,
+    /// Offer MCP tasks to clients that declare the Tasks extension.
+    pub mcp_tasks: bool,
     /// Accept a per-request key in [`CLIENT_KEY_HEADER`] (HTTP transport only).
     pub client_keys: bool,
     /// `upload_roots` came from the operator (`--allow-dir`), not from the working directory.
@@ -198,23 +200,26 @@ impl SmoothServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SmoothServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
+        let capabilities = if self.state.settings.mcp_tasks {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tasks()
-                .build(),
-        )
-        .with_server_info(
-            Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
-                .with_title("Smooth browser agent"),
-        )
-        .with_instructions(
-            if self.state.settings.toolsets.contains(&Toolset::Profiles) {
-                format!("{INSTRUCTIONS}{PROFILE_INSTRUCTIONS}")
-            } else {
-                INSTRUCTIONS.to_owned()
-            },
-        )
+                .build()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+                    .with_title("Smooth browser agent"),
+            )
+            .with_instructions(
+                if self.state.settings.toolsets.contains(&Toolset::Profiles) {
+                    format!("{INSTRUCTIONS}{PROFILE_INSTRUCTIONS}")
+                } else {
+                    INSTRUCTIONS.to_owned()
+                },
+            )
     }
 
     async fn call_tool(
@@ -222,9 +227,10 @@ impl ServerHandler for SmoothServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let wants_task = context
-            .client_capabilities()
-            .is_some_and(|c| c.supports_tasks());
+        let wants_task = self.state.settings.mcp_tasks
+            && context
+                .client_capabilities()
+                .is_some_and(|c| c.supports_tasks());
         if wants_task
             && self.tool_router.has_route(&request.name)
             && let Some(task) = self.spawn_mcp_task(&request, &context)
