@@ -183,6 +183,24 @@ pub struct ServerArgs {
     #[arg(long, env = "SMOOTH_MCP_EXPERIMENTAL_FEATURES", value_parser = json_object)]
     pub experimental_features: Option<serde_json::Map<String, serde_json::Value>>,
 
+    /// A client certificate (.p12 file) every browser presents to sites that ask for one;
+    /// repeat or comma-separate for several. Read once at start-up.
+    #[arg(
+        long = "client-certificate",
+        env = "SMOOTH_MCP_CLIENT_CERTIFICATES",
+        value_delimiter = ','
+    )]
+    pub client_certificates: Vec<std::path::PathBuf>,
+
+    /// Password of the --client-certificate files; prefer the environment variable. Sent only
+    /// to Smooth, never logged or shown to the model.
+    #[arg(
+        long,
+        env = "SMOOTH_MCP_CLIENT_CERTIFICATE_PASSWORD",
+        hide_env_values = true
+    )]
+    pub client_certificate_password: Option<String>,
+
     /// How the MCP client connects.
     #[arg(long, env = "SMOOTH_MCP_TRANSPORT", value_enum, default_value_t = Transport::Stdio)]
     pub transport: Transport,

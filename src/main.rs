@@ -8,7 +8,7 @@ use smooth_mcp::config::{Cli, Command, McpTasks, ServerArgs, Transport};
 use smooth_mcp::mcp::{AppState, Proxy, Settings, TaskDefaults, Toolset};
 use smooth_mcp::mock::{MockConfig, MockSmooth};
 use smooth_mcp::signal::shutdown_signal;
-use smooth_mcp::smooth::{ApiKey, ClientConfig, RetryPolicy, SmoothClient};
+use smooth_mcp::smooth::{ApiKey, Certificate, ClientConfig, RetryPolicy, SmoothClient};
 use smooth_mcp::transport;
 
 /// Longest time spent closing sessions on the way out.
@@ -150,6 +150,7 @@ fn settings(args: &ServerArgs) -> anyhow::Result<Settings> {
         extensions: non_empty(&args.default_extensions),
         additional_tools: args.default_additional_tools.clone(),
         experimental_features: args.experimental_features.clone(),
+        certificates: certificates(args)?,
     };
     task_defaults.validate().map_err(anyhow::Error::msg)?;
     Ok(Settings {
@@ -166,6 +167,27 @@ fn settings(args: &ServerArgs) -> anyhow::Result<Settings> {
         toolsets: Toolset::parse_list(&args.toolsets).map_err(anyhow::Error::msg)?,
         task_defaults,
     })
+}
+
+/// Reads the --client-certificate files once, so a missing file stops the start, not a task.
+fn certificates(args: &ServerArgs) -> anyhow::Result<Option<Vec<Certificate>>> {
+    use base64::Engine as _;
+    if args.client_certificates.is_empty() {
+        return Ok(None);
+    }
+    let certs = args
+        .client_certificates
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading --client-certificate {}", path.display()))?;
+            Ok(Certificate {
+                file: base64::engine::general_purpose::STANDARD.encode(bytes),
+                password: args.client_certificate_password.clone(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some(certs))
 }
 
 async fn finish(state: &Arc<AppState>, keep_sessions: bool) {

@@ -573,3 +573,39 @@ async fn client_roots_are_the_allowed_roots_without_allow_dir() {
     let _ = client.cancel().await;
     assert_eq!(mock.count("POST", "/file"), 1);
 }
+
+#[tokio::test]
+async fn client_certificates_are_server_configuration_and_stay_secret() {
+    const CERT_PASSWORD: &str = "c3rt-Pa55word";
+    let mock = start_mock(fast_mock()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("client.p12");
+    std::fs::write(&cert, b"\x30\x82fake-p12-bytes").unwrap();
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec!["--client-certificate", path_str(&cert)],
+            env: vec![("SMOOTH_MCP_CLIENT_CERTIFICATE_PASSWORD", CERT_PASSWORD)],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let task = server
+        .call("run_browser_task", json!({"task": "mTLS site"}))
+        .await;
+    let session = server.call("open_session", json!({})).await;
+    for r in [&task, &session] {
+        let shown = serde_json::to_string(r).unwrap();
+        assert!(!shown.contains(CERT_PASSWORD), "{shown}");
+    }
+    let posts = bodies(&mock, "POST", "/task");
+    assert_eq!(posts.len(), 2);
+    for body in posts {
+        assert_eq!(
+            body["certificates"],
+            json!([{"file": "MIJmYWtlLXAxMi1ieXRlcw==", "password": CERT_PASSWORD}])
+        );
+    }
+    let (_, stderr) = server.quit().await;
+    assert!(!stderr.contains(CERT_PASSWORD));
+}

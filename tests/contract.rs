@@ -32,7 +32,25 @@ fn component_for(method: &str, path: &str) -> Option<&'static str> {
 #[tokio::test]
 async fn every_request_body_matches_the_openapi_document() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(&mock, Launch::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("client.p12");
+    std::fs::write(&cert, b"p12").unwrap();
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec![
+                "--client-certificate",
+                cert.to_str().unwrap(),
+                "--proxy-server",
+                "socks5://proxy.example:1080",
+                "--default-additional-tools",
+                r#"{"screenshot": {"full_page": true}}"#,
+            ],
+            env: vec![("SMOOTH_MCP_CLIENT_CERTIFICATE_PASSWORD", "pw")],
+            ..Launch::default()
+        },
+    )
+    .await;
 
     server
         .ok(

@@ -250,6 +250,8 @@ pub struct TaskDefaults {
     /// Agent tools every one-shot task gets; a call's `additional_tools` are added to these.
     pub additional_tools: Option<Map<String, Value>>,
     pub experimental_features: Option<Map<String, Value>>,
+    /// Client certificates every browser presents (server configuration only: secrets).
+    pub certificates: Option<Vec<crate::smooth::Certificate>>,
 }
 
 impl TaskDefaults {
@@ -340,6 +342,7 @@ impl BrowserOptions {
         if req.device.is_none() {
             req.device = defaults.device.clone();
         }
+        req.certificates = defaults.certificates.clone();
         Ok(())
     }
 }

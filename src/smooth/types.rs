@@ -55,6 +55,21 @@ pub struct TaskRequest {
     pub extensions: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub show_cursor: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Vec<Certificate>>,
+}
+
+/// A client certificate: a base64 .p12 file and its password. Both are secrets.
+#[derive(Clone, Serialize, PartialEq)]
+pub struct Certificate {
+    pub file: String,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Certificate(***)")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
