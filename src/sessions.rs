@@ -169,37 +169,66 @@ impl Sessions {
 /// Closes a session gracefully (so a profile's cookies are saved), forcing it when the
 /// graceful close is refused (an agent task still runs) or does not answer in time.
 pub async fn close(watch: &Arc<TaskWatch>) -> Result<Closed, SmoothError> {
-    if watch.state().is_terminal() {
-        return Ok(Closed::Gracefully);
-    }
-    match watch
-        .send_action("session_action", json!({"name": "close"}))
-        .await
-    {
-        Ok(event_id) => {
-            let mut interest = watch.interest();
-            let deadline = Instant::now() + GRACEFUL_CLOSE;
-            let accepted = interest
-                .until(deadline, |st| {
-                    st.action_result(&event_id)
-                        .map(|r| r.is_success() && r.output != json!(false))
-                        .or_else(|| st.is_terminal().then_some(true))
-                })
-                .await;
-            if accepted == Some(true) {
-                return Ok(Closed::Gracefully);
-            }
-        }
-        // A closed session answers 400; nothing left to close.
-        Err(SmoothError::Api {
-            status: 400 | 404, ..
-        }) => return Ok(Closed::Gracefully),
+    match close_gracefully(watch, GRACEFUL_CLOSE).await {
+        Ok(Graceful::Closed) => return Ok(Closed::Gracefully),
+        Ok(other) => tracing::debug!(session = %watch.id, ?other, "graceful close did not happen"),
         Err(e) => tracing::debug!(session = %watch.id, error = %e, "graceful close failed"),
     }
     match watch.cancel().await {
         Ok(_) | Err(SmoothError::Api { status: 404, .. }) => Ok(Closed::Forced),
         Err(e) => Err(e),
     }
+}
+
+/// How a graceful close (`session_action` `close`) went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Graceful {
+    Closed,
+    /// Smooth said no: an agent task is still running in the session.
+    Refused,
+    /// The close action failed (a code other than 200) with this message.
+    Failed {
+        code: i64,
+        message: String,
+    },
+    /// No answer within the wait.
+    NoAnswer,
+}
+
+/// Asks Smooth to close a session and waits up to `wait` for its answer.
+pub async fn close_gracefully(
+    watch: &Arc<TaskWatch>,
+    wait: Duration,
+) -> Result<Graceful, SmoothError> {
+    if watch.state().is_terminal() {
+        return Ok(Graceful::Closed);
+    }
+    let event_id = match watch
+        .send_action("session_action", json!({"name": "close"}))
+        .await
+    {
+        Ok(id) => id,
+        // A session that is already closed answers 400 or 404: nothing left to close.
+        Err(SmoothError::Api {
+            status: 400 | 404, ..
+        }) => return Ok(Graceful::Closed),
+        Err(e) => return Err(e),
+    };
+    let mut interest = watch.interest();
+    let answer = interest
+        .until(Instant::now() + wait, |st| {
+            match st.action_result(&event_id) {
+                Some(r) if !r.is_success() => Some(Graceful::Failed {
+                    code: r.code,
+                    message: r.output.to_string(),
+                }),
+                Some(r) if r.output == json!(false) => Some(Graceful::Refused),
+                Some(_) => Some(Graceful::Closed),
+                None => st.is_terminal().then_some(Graceful::Closed),
+            }
+        })
+        .await;
+    Ok(answer.unwrap_or(Graceful::NoAnswer))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

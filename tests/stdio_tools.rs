@@ -671,3 +671,34 @@ async fn a_client_that_vanishes_mid_task_does_not_hang_the_server() {
     assert!(status.success(), "{status:?}");
     call.abort();
 }
+
+#[tokio::test]
+async fn closing_a_busy_session_needs_force() {
+    let mock = start_mock(fast_mock()).await;
+    let server = spawn_against(&mock, Launch::default()).await;
+    let id = server.ok("open_session", json!({})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let busy = json!({"session_id": id, "action": "run_task", "task": "busy [mock:duration=30s]", "wait_seconds": 0});
+    assert_eq!(server.ok("session_action", busy).await["status"], "running");
+    let e = server
+        .err(
+            "session_action",
+            json!({"session_id": id, "action": "close"}),
+        )
+        .await;
+    assert!(
+        e.contains("still running") && e.contains("force=true"),
+        "{e}"
+    );
+    assert_eq!(mock.task_status(&id).as_deref(), Some("running"));
+    let closed = server
+        .ok(
+            "session_action",
+            json!({"session_id": id, "action": "close", "force": true}),
+        )
+        .await;
+    assert_eq!(closed["output"], true);
+    assert_eq!(mock.count("DELETE", &format!("/task/{id}")), 1);
+}

@@ -26,12 +26,14 @@ use super::results::{
     SessionActionResult, SessionInfo, SessionList, SessionOpened, structured, usd,
 };
 use super::wait::{Wait, Waited};
-use crate::sessions::{self as registry, PendingTask};
-use crate::smooth::{SmoothClient, TaskRequest, TaskStatus};
+use crate::sessions::{self as registry, Graceful, PendingTask};
+use crate::smooth::{SmoothClient, SmoothError, TaskRequest, TaskStatus};
 use crate::watch::TaskWatch;
 
 /// How long open_session waits for the live view link to appear.
 const LIVE_URL_WAIT: Duration = Duration::from_secs(20);
+/// How long session_action close waits for Smooth to confirm.
+const GRACEFUL_CLOSE_WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -604,36 +606,34 @@ impl SmoothServer {
         force: bool,
     ) -> Result<CallToolResult, ToolError> {
         let id = watch.id.clone();
-        let closed = if force {
-            watch.cancel().await.map(|_| registry::Closed::Forced)
+        let failed = |e: SmoothError| ToolError::upstream(&e, &format!("closing session {id}"));
+        if force {
+            watch.cancel().await.map_err(failed)?;
         } else {
-            let event_id = watch
-                .send_action("session_action", json!({"name": "close"}))
+            match registry::close_gracefully(watch, GRACEFUL_CLOSE_WAIT)
                 .await
-                .map_err(|e| ToolError::upstream(&e, &format!("closing session {id}")))?;
-            let mut interest = watch.interest();
-            let answer = interest
-                .until(Instant::now() + Duration::from_secs(15), |st| {
-                    st.action_result(&event_id).cloned()
-                })
-                .await;
-            match answer {
-                Some(r) if r.is_success() && r.output == json!(false) => {
+                .map_err(failed)?
+            {
+                Graceful::Closed => {}
+                Graceful::Refused => {
                     return Err(ToolError::Smooth(format!(
                         "Session {id} was not closed: an agent task is still running in it. Wait for \
                          it (repeat its run_task call), or call session_action close with force=true."
                     )));
                 }
-                Some(r) if !r.is_success() => {
+                Graceful::Failed { code, message } => {
                     return Err(ToolError::Smooth(format!(
-                        "Smooth could not close session {id} (code {}): {}. Try force=true.",
-                        r.code, r.output
+                        "Smooth could not close session {id} (code {code}): {message}. Try force=true."
                     )));
                 }
-                _ => Ok(registry::Closed::Gracefully),
+                Graceful::NoAnswer => {
+                    return Err(ToolError::Smooth(format!(
+                        "Smooth did not confirm closing session {id} in time; it may still be open. \
+                         Call session_action close again, or with force=true to be sure."
+                    )));
+                }
             }
-        };
-        closed.map_err(|e| ToolError::upstream(&e, &format!("closing session {id}")))?;
+        }
         self.state.sessions.forget(&id);
         let credits = watch.snapshot().task.and_then(|t| t.credits_used);
         Ok(structured(
