@@ -20,6 +20,8 @@ use crate::smooth::{
 
 /// Longest pause between polls after repeated transient errors.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(10);
+/// A watch nobody has used this long is dropped (a later call replays the task's events).
+const FORGET_UNUSED: Duration = Duration::from_secs(3600);
 
 /// Owns every task watch of this process.
 #[derive(Clone)]
@@ -31,6 +33,7 @@ struct WatcherInner {
     poll_interval: Duration,
     /// Keyed by account as well as id: holding an id proves nothing about whose task it is.
     tasks: Mutex<HashMap<(String, String), Arc<TaskWatch>>>,
+    last_sweep: Mutex<Instant>,
 }
 
 impl Watcher {
@@ -39,6 +42,7 @@ impl Watcher {
             inner: Arc::new(WatcherInner {
                 poll_interval,
                 tasks: Mutex::new(HashMap::new()),
+                last_sweep: Mutex::new(Instant::now()),
             }),
         }
     }
@@ -63,6 +67,7 @@ impl Watcher {
             .unwrap_or_default();
         let key = (account, id.to_owned());
         let mut tasks = lock(&self.inner.tasks);
+        self.sweep(&mut tasks);
         tasks
             .entry(key.clone())
             .or_insert_with(|| {
@@ -75,11 +80,24 @@ impl Watcher {
                     interest: AtomicUsize::new(0),
                     polling: AtomicBool::new(false),
                     kick: Notify::new(),
+                    touched: Mutex::new(Instant::now()),
                     owner: Arc::downgrade(&self.inner),
                     key,
                 })
             })
             .clone()
+    }
+
+    /// Drops watches of tasks nobody has looked at for a long time (tasks abandoned while
+    /// live would otherwise stay for the life of the process). At most once a minute.
+    fn sweep(&self, tasks: &mut HashMap<(String, String), Arc<TaskWatch>>) {
+        let mut last = lock(&self.inner.last_sweep);
+        if last.elapsed() < Duration::from_secs(60) {
+            return;
+        }
+        *last = Instant::now();
+        // Held elsewhere (a waiter, a poller, the session registry) means still in use.
+        tasks.retain(|_, w| Arc::strong_count(w) > 1 || lock(&w.touched).elapsed() < FORGET_UNUSED);
     }
 
     /// How many pollers are running now (for tests and benchmarks).
@@ -128,6 +146,8 @@ pub struct TaskWatch {
     interest: AtomicUsize,
     polling: AtomicBool,
     kick: Notify,
+    /// Last time somebody declared interest.
+    touched: Mutex<Instant>,
     owner: std::sync::Weak<WatcherInner>,
     key: (String, String),
 }
@@ -188,6 +208,7 @@ impl TaskWatch {
     /// Declares interest; the poller runs until every guard is dropped or the task ends.
     pub fn interest(self: &Arc<Self>) -> Interest {
         self.interest.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.touched) = Instant::now();
         let rx = self.changed.subscribe();
         self.ensure_polling();
         Interest {
