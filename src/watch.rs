@@ -438,3 +438,49 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smooth::{ApiKey, ClientConfig, RetryPolicy};
+
+    fn client() -> SmoothClient {
+        SmoothClient::new(ClientConfig {
+            base_url: "http://127.0.0.1:9/api/v1".into(),
+            api_key: ApiKey::new("k"),
+            request_timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unused_watches_are_forgotten_but_held_ones_stay() {
+        let watcher = Watcher::new(Duration::from_secs(1));
+        let c = client();
+        drop(watcher.watch(&c, "abandoned"));
+        let held = watcher.watch(&c, "held");
+        tokio::time::advance(FORGET_UNUSED + Duration::from_secs(61)).await;
+        drop(watcher.watch(&c, "new"));
+        let tasks = lock(&watcher.inner.tasks);
+        let ids: HashSet<&str> = tasks.keys().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids, HashSet::from(["held", "new"]));
+        drop(tasks);
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn accounts_do_not_share_watches() {
+        let watcher = Watcher::new(Duration::from_secs(1));
+        let a = client();
+        let b = a.with_key(ApiKey::new("other"));
+        assert!(Arc::ptr_eq(
+            &watcher.watch(&a, "t"),
+            &watcher.watch(&a, "t")
+        ));
+        assert!(!Arc::ptr_eq(
+            &watcher.watch(&a, "t"),
+            &watcher.watch(&b, "t")
+        ));
+    }
+}
