@@ -3,14 +3,14 @@
 //! Knows nothing of MCP.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::smooth::SmoothError;
-use crate::watch::TaskWatch;
+use crate::watch::{TaskWatch, lock};
 
 /// How long a graceful close may take before the session is force-closed.
 const GRACEFUL_CLOSE: Duration = Duration::from_secs(5);
@@ -41,14 +41,6 @@ pub struct Sessions {
     idle_timeout: Option<Duration>,
     open: Mutex<HashMap<String, SessionEntry>>,
     reaped: Mutex<HashMap<String, Reaped>>,
-}
-
-/// How a close went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Closed {
-    Gracefully,
-    /// The graceful close was refused or did not answer, so the session was force-closed.
-    Forced,
 }
 
 impl Sessions {
@@ -168,14 +160,15 @@ impl Sessions {
 
 /// Closes a session gracefully (so a profile's cookies are saved), forcing it when the
 /// graceful close is refused (an agent task still runs) or does not answer in time.
-pub async fn close(watch: &Arc<TaskWatch>) -> Result<Closed, SmoothError> {
+pub async fn close(watch: &Arc<TaskWatch>) -> Result<(), SmoothError> {
     match close_gracefully(watch, GRACEFUL_CLOSE).await {
-        Ok(Graceful::Closed) => return Ok(Closed::Gracefully),
+        Ok(Graceful::Closed) => return Ok(()),
         Ok(other) => tracing::debug!(session = %watch.id, ?other, "graceful close did not happen"),
         Err(e) => tracing::debug!(session = %watch.id, error = %e, "graceful close failed"),
     }
+    tracing::info!(session = %watch.id, "force-closing session");
     match watch.cancel().await {
-        Ok(_) | Err(SmoothError::Api { status: 404, .. }) => Ok(Closed::Forced),
+        Ok(_) | Err(SmoothError::Api { status: 404, .. }) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -229,8 +222,4 @@ pub async fn close_gracefully(
         })
         .await;
     Ok(answer.unwrap_or(Graceful::NoAnswer))
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -428,7 +428,7 @@ impl TaskWatch {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep serving it.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,6 +1,8 @@
 //! The Streamable HTTP transport, black-box: the real binary on a free port, driven by rmcp's
 //! client and by raw HTTP, against the in-process mock Smooth API.
 
+mod support;
+
 use std::collections::HashMap;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -13,23 +15,12 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use smooth_mcp::mock::{MockConfig, MockSmooth};
-use tokio::io::AsyncReadExt;
+use smooth_mcp::mock::MockSmooth;
+use support::{capture_stderr, fast_mock, sigterm, text};
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_smooth-mcp");
 const TOKEN: &str = "test-token-6f1d0c9a8b7e4d21";
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
-
-fn fast_mock() -> MockConfig {
-    MockConfig {
-        waiting: Duration::from_millis(50),
-        run_time: Duration::from_millis(500),
-        step_time: Duration::from_millis(125),
-        recording_delay: Duration::from_millis(50),
-        ..MockConfig::default()
-    }
-}
 
 async fn mock() -> MockSmooth {
     MockSmooth::start(fast_mock()).await.expect("mock starts")
@@ -55,7 +46,7 @@ fn launch(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, Arc<Mutex<String>>) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(support::BIN);
     cmd.args([
         "--transport",
         "http",
@@ -75,20 +66,7 @@ fn launch(
     .stderr(Stdio::piped())
     .kill_on_drop(true);
     let mut child = cmd.spawn().expect("binary starts");
-    let mut pipe = child.stderr.take().expect("stderr piped");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let stderr = capture_stderr(child.stderr.take().expect("stderr piped"));
     (child, stderr)
 }
 
@@ -160,12 +138,7 @@ impl Server {
     }
 
     async fn sigterm_and_wait(mut self) -> (ExitStatus, String) {
-        let pid = self.child.id().expect("running");
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
+        sigterm(&self.child);
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .expect("server exits after SIGTERM")
@@ -181,14 +154,6 @@ async fn call(client: &RunningService<RoleClient, ()>, name: &str, args: Value) 
     let params = CallToolRequestParams::new(name.to_owned())
         .with_arguments(args.as_object().cloned().expect("object"));
     client.call_tool(params).await.expect("tools/call answered")
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A successful call's structured content.

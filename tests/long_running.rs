@@ -343,12 +343,7 @@ async fn sigterm_closes_sessions_too() {
         .as_str()
         .unwrap()
         .to_owned();
-    let pid = server.child.id().unwrap();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    support::sigterm(&server.child);
     eventually(&mock, "the session was closed on SIGTERM", |m| {
         closed(m, &a)
     })

@@ -11,6 +11,14 @@ use crate::smooth::TaskStatus;
 /// US dollars per Smooth credit.
 const USD_PER_CREDIT: f64 = 0.01;
 
+/// Seconds from a unix time Smooth reported (`created_at`) until now; never negative.
+pub fn seconds_since(unix_seconds: f64) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    (now - unix_seconds).max(0.0)
+}
+
 pub fn usd(credits: Option<f64>) -> Option<f64> {
     credits.map(|c| (c * USD_PER_CREDIT * 10_000.0).round() / 10_000.0)
 }

@@ -1,7 +1,7 @@
 //! Interactive sessions: open_session, session_action, list_sessions.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rmcp::handler::server::common::schema_for_output;
 
@@ -23,11 +23,11 @@ use super::error::{ToolError, ToolResult, invalid};
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
 use super::results::{
-    SessionActionResult, SessionInfo, SessionList, SessionOpened, structured, usd,
+    SessionActionResult, SessionInfo, SessionList, SessionOpened, seconds_since, structured, usd,
 };
 use super::wait::{Wait, Waited};
-use crate::sessions::{self as registry, Graceful, PendingTask};
-use crate::smooth::{SmoothClient, SmoothError, TaskRequest, TaskStatus};
+use crate::sessions::{self as registry, Graceful, PendingTask, SessionEntry};
+use crate::smooth::{SmoothClient, SmoothError, TaskRequest, TaskResponse, TaskStatus};
 use crate::watch::TaskWatch;
 
 /// How long open_session waits for the live view link to appear.
@@ -311,50 +311,45 @@ impl SmoothServer {
             .into_iter()
             .filter(|e| e.watch.account() == account)
             .collect();
-        let mut sessions: Vec<SessionInfo> = Vec::new();
-        let mut note = None;
-        match client.list_tasks(None, Some(128)).await {
+        let info = |t: &TaskResponse, mine: Option<&SessionEntry>| SessionInfo {
+            session_id: t.id.clone(),
+            status: t.status,
+            live_url: t.live_url.clone(),
+            opened_here: mine.is_some(),
+            age_seconds: mine
+                .and_then(|e| e.opened_at.elapsed().ok())
+                .map(|d| d.as_secs_f64())
+                .or_else(|| t.created_at.map(seconds_since))
+                .map(f64::round),
+            idle_seconds: mine.map(|e| e.last_used.elapsed().as_secs_f64().round()),
+            credits_used: t.credits_used,
+        };
+        let (sessions, note) = match client.list_tasks(None, Some(128)).await {
             Ok(tasks) => {
-                for t in tasks.into_iter().filter(|t| !t.status.is_terminal()) {
-                    let mine = ours.iter().find(|e| e.watch.id == t.id);
-                    sessions.push(SessionInfo {
-                        session_id: t.id.clone(),
-                        status: t.status,
-                        live_url: t.live_url.clone(),
-                        opened_here: mine.is_some(),
-                        age_seconds: mine
-                            .map(|e| age(e.opened_at))
-                            .or_else(|| t.created_at.map(|c| (unix_now() - c).max(0.0).round())),
-                        idle_seconds: mine.map(|e| e.last_used.elapsed().as_secs_f64().round()),
-                        credits_used: t.credits_used,
-                    });
-                }
+                let live: Vec<SessionInfo> = tasks
+                    .iter()
+                    .filter(|t| !t.status.is_terminal())
+                    .map(|t| info(t, ours.iter().find(|e| e.watch.id == t.id)))
+                    .collect();
                 // Ours that the account no longer lists as live have ended on their own.
                 for e in &ours {
-                    if !sessions.iter().any(|s| s.session_id == e.watch.id) {
+                    if !live.iter().any(|s| s.session_id == e.watch.id) {
                         self.state.sessions.forget(&e.watch.id);
                     }
                 }
+                (live, None)
             }
             Err(e) => {
-                note = Some(format!(
+                let known = ours
+                    .iter()
+                    .filter_map(|e| Some(info(&e.watch.snapshot().task?, Some(e))))
+                    .collect();
+                let note = format!(
                     "Could not list the account's sessions ({e}); showing only the ones this server opened."
-                ));
-                for e in ours {
-                    let st = e.watch.snapshot();
-                    let Some(t) = st.task else { continue };
-                    sessions.push(SessionInfo {
-                        session_id: e.watch.id.clone(),
-                        status: t.status,
-                        live_url: t.live_url,
-                        opened_here: true,
-                        age_seconds: Some(age(e.opened_at)),
-                        idle_seconds: Some(e.last_used.elapsed().as_secs_f64().round()),
-                        credits_used: t.credits_used,
-                    });
-                }
+                );
+                (known, Some(note))
             }
-        }
+        };
         Ok(structured(&SessionList { sessions, note }, vec![]))
     }
 }
@@ -656,14 +651,4 @@ impl SmoothServer {
             vec![],
         ))
     }
-}
-
-fn age(opened: SystemTime) -> f64 {
-    opened.elapsed().map_or(0.0, |d| d.as_secs_f64().round())
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -2,7 +2,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::FutureExt;
 use rmcp::handler::server::common::schema_for_output;
@@ -25,10 +25,10 @@ use super::args::{
 use super::error::{ToolError, ToolResult};
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
-use super::results::{CancelResult, TaskResult, link, structured, usd};
+use super::results::{CancelResult, TaskResult, link, seconds_since, structured, usd};
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
-use crate::smooth::{SmoothClient, SmoothError, TaskRequest, TaskStatus};
+use crate::smooth::{SmoothClient, SmoothError, TaskRequest, TaskResponse};
 use crate::watch::TaskWatch;
 
 /// How long a finished task's result waits for its recording and downloads links.
@@ -174,10 +174,7 @@ impl SmoothServer {
                 .await
                 .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
         }
-        let budget = args
-            .wait_seconds
-            .map_or(self.state.settings.default_wait, Duration::from_secs)
-            .min(self.state.settings.max_wait);
+        let budget = wait_budget(args.wait_seconds, &self.state.settings);
         let mut reporter = Reporter::for_request(&ctx);
         self.follow(
             watch,
@@ -344,17 +341,9 @@ impl SmoothServer {
     fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
         let st = watch.snapshot();
         let cap = self.state.settings.output_cap;
-        let task = st.task.unwrap_or_else(|| crate::smooth::TaskResponse {
+        let task = st.task.unwrap_or_else(|| TaskResponse {
             id: watch.id.clone(),
-            status: TaskStatus::Waiting,
-            output: None,
-            credits_used: None,
-            device: None,
-            live_url: None,
-            recording_url: None,
-            downloads_url: None,
-            created_at: None,
-            events: None,
+            ..TaskResponse::default()
         });
         let (output, output_truncated) = match task.output {
             Some(v) if !v.is_null() => {
@@ -380,10 +369,7 @@ impl SmoothServer {
         } else {
             None
         };
-        let elapsed = task
-            .created_at
-            .map(|c| (unix_now() - c).max(0.0))
-            .unwrap_or_default();
+        let elapsed = task.created_at.map(seconds_since).unwrap_or_default();
         let result = TaskResult {
             task_id: watch.id.clone(),
             status: task.status,
@@ -489,10 +475,4 @@ impl SmoothServer {
 enum McpJob {
     Task(RunTaskArgs),
     SessionTask(SessionActionArgs),
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

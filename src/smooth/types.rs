@@ -80,9 +80,12 @@ pub struct CustomTool {
     pub output: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
+    #[default]
     Waiting,
     Running,
     Done,
@@ -113,7 +116,7 @@ impl std::fmt::Display for TaskStatus {
 }
 
 /// A task or session as Smooth reports it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct TaskResponse {
     pub id: String,
     pub status: TaskStatus,

@@ -2,9 +2,10 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from helpers import ROOT
+
+EXAMPLES = ROOT / "examples"
 
 
 def test_quickstart_runs_a_task_and_a_session(bin_path):

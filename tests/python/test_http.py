@@ -6,21 +6,14 @@ mode and in stateless mode, and checks: initialize, tools/list, a run_browser_ta
 get_task round trip, and progress notifications. Also the 2026-07-28 `server/discover`
 lifecycle (mcp.Client in auto mode), and that the bearer token is required.
 
-Fixtures live in this file on purpose (conftest.py belongs to the stdio tests); their
-names start with http_ so they never shadow the shared ones.
+Process helpers are shared with the other interop tests (helpers.py); this file's fixtures
+start with http_.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 from mcp import ClientSession
@@ -28,72 +21,22 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("SMOOTH_MCP_BIN", str(ROOT / "target" / "debug" / "smooth-mcp"))
+from helpers import free_port, minimal_env, mock_api, serving
+
 TOKEN = "py-test-token-0b9c7d5e3f1a"
-STARTUP_SECONDS = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited early with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "")}
-    env.update(extra)
-    return env
 
 
 @pytest.fixture(scope="module")
-def http_mock_url():
-    if not Path(BIN).exists():
-        pytest.skip(f"{BIN} not built (cargo build, or set SMOOTH_MCP_BIN)")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [BIN, "mock", "--listen", f"127.0.0.1:{port}", "--run-seconds", "1"],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/_mock/requests", proc)
-        yield f"http://127.0.0.1:{port}/api/v1"
-    finally:
-        _stop(proc)
+def http_mock_url(bin_path):
+    with mock_api(bin_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sessions", "stateless"])
-def http_server(request, http_mock_url):
-    port = _free_port()
+def http_server(request, bin_path, http_mock_url):
+    port = free_port()
     args = [
-        BIN,
+        bin_path,
         "--transport", "http",
         "--listen", f"127.0.0.1:{port}",
         "--auth-token", TOKEN,
@@ -102,17 +45,9 @@ def http_server(request, http_mock_url):
     ]
     if request.param == "stateless":
         args.append("--stateless")
-    proc = subprocess.Popen(
-        args,
-        env=_env(SMOOTH_BASE_URL=http_mock_url, SMOOTH_API_KEY="py-key"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    env = minimal_env(SMOOTH_BASE_URL=http_mock_url, SMOOTH_API_KEY="py-key")
+    with serving(args, f"http://127.0.0.1:{port}/healthz", env):
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        _stop(proc)
 
 
 def _http(token: str | None = TOKEN):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import ROOT
+
 INSPECTOR = Path(os.environ.get("SMOOTH_MCP_INSPECTOR", ROOT / "target" / "npm" / "node_modules" / ".bin" / "mcp-inspector"))
 
 pytestmark = pytest.mark.skipif(

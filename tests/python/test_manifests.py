@@ -2,11 +2,12 @@
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+from helpers import ROOT
+
+MANIFESTS = ROOT / "manifests"
 CONFIGS = {
     "claude_desktop_config.json": "mcpServers",
     "claude_code.mcp.json": "mcpServers",

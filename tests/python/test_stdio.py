@@ -4,7 +4,6 @@ import json
 import urllib.request
 
 import jsonschema
-import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -61,7 +60,8 @@ async def test_initialize_list_and_a_task_round_trip(bin_path):
             )["task_id"] == first["task_id"]
 
 
-async def test_progress_only_when_asked(bin_path):
+async def test_progress_reaches_a_progress_callback(bin_path):
+    # Its absence without a progress token is checked in tests/long_running.rs (raw JSON-RPC).
     async with stdio_client(params(bin_path, "--mock", "--heartbeat-seconds", "0.3")) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()

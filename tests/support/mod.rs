@@ -14,7 +14,7 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 use smooth_mcp::mock::{MockConfig, MockSmooth};
 use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStderr, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_smooth-mcp");
 
@@ -106,20 +106,7 @@ pub async fn spawn(launch: Launch<'_>) -> Server {
     let mut child = cmd.spawn().expect("binary starts");
     let stdout = child.stdout.take().unwrap();
     let stdin = child.stdin.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = err_pipe.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let stderr = capture_stderr(child.stderr.take().unwrap());
     let recorder = Recorder {
         tasks: launch.tasks,
         ..Recorder::default()
@@ -212,6 +199,34 @@ impl Server {
         let err = self.stderr.lock().unwrap().clone();
         (status, err)
     }
+}
+
+/// Collects a child's stderr in the background.
+pub fn capture_stderr(mut pipe: ChildStderr) -> Arc<Mutex<String>> {
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    stderr
+}
+
+/// Sends SIGTERM to a running child.
+pub fn sigterm(child: &Child) {
+    let pid = child.id().expect("running");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
 }
 
 pub fn text(r: &CallToolResult) -> String {
