@@ -1,0 +1,484 @@
+//! The task watcher: one poller per live Smooth task, shared by everyone who waits on it.
+//!
+//! A poller follows the `event_t` cursor, de-duplicates events by id, files action results
+//! under the event id that asked for them, and answers agent tool calls. It runs only while
+//! somebody is interested (an [`Interest`] guard is alive) and the task is live, so waiting is
+//! a cheap `watch` subscription, never a poller of its own. Knows nothing of MCP.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+use crate::{ActionOutcome, SmoothClient, SmoothError, TaskEvent, TaskRequest, TaskResponse};
+
+/// Longest pause between polls after repeated transient errors.
+const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(10);
+/// A watch nobody has used this long is dropped (a later call replays the task's events).
+const FORGET_UNUSED: Duration = Duration::from_secs(3600);
+
+/// Owns every task watch of this process.
+#[derive(Clone)]
+pub struct Watcher {
+    inner: Arc<WatcherInner>,
+}
+
+struct WatcherInner {
+    poll_interval: Duration,
+    /// Keyed by account as well as id: holding an id proves nothing about whose task it is.
+    tasks: Mutex<HashMap<(String, String), Arc<TaskWatch>>>,
+    last_sweep: Mutex<Instant>,
+}
+
+impl Watcher {
+    pub fn new(poll_interval: Duration) -> Self {
+        Self {
+            inner: Arc::new(WatcherInner {
+                poll_interval,
+                tasks: Mutex::new(HashMap::new()),
+                last_sweep: Mutex::new(Instant::now()),
+            }),
+        }
+    }
+
+    /// Creates a task (or session) and starts watching it. `POST /task` is never repeated.
+    pub async fn start(
+        &self,
+        client: &SmoothClient,
+        req: &TaskRequest,
+    ) -> Result<Arc<TaskWatch>, SmoothError> {
+        let created = client.create_task(req).await?;
+        let watch = self.watch(client, &created.id);
+        watch.absorb(created);
+        Ok(watch)
+    }
+
+    /// The watch of a task this process may not have created.
+    pub fn watch(&self, client: &SmoothClient, id: &str) -> Arc<TaskWatch> {
+        let account = client
+            .key()
+            .map(|k| k.expose().to_owned())
+            .unwrap_or_default();
+        let key = (account, id.to_owned());
+        let mut tasks = lock(&self.inner.tasks);
+        self.sweep(&mut tasks);
+        tasks
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(TaskWatch {
+                    id: id.to_owned(),
+                    client: client.clone(),
+                    poll_interval: self.inner.poll_interval,
+                    state: Mutex::new(TaskState::default()),
+                    changed: watch::channel(0).0,
+                    interest: AtomicUsize::new(0),
+                    polling: AtomicBool::new(false),
+                    kick: Notify::new(),
+                    touched: Mutex::new(Instant::now()),
+                    owner: Arc::downgrade(&self.inner),
+                    key,
+                })
+            })
+            .clone()
+    }
+
+    /// Drops watches of tasks nobody has looked at for a long time (tasks abandoned while
+    /// live would otherwise stay for the life of the process). At most once a minute.
+    fn sweep(&self, tasks: &mut HashMap<(String, String), Arc<TaskWatch>>) {
+        let mut last = lock(&self.inner.last_sweep);
+        if last.elapsed() < Duration::from_secs(60) {
+            return;
+        }
+        *last = Instant::now();
+        // Held elsewhere (a waiter, a poller, the session registry) means still in use.
+        tasks.retain(|_, w| Arc::strong_count(w) > 1 || lock(&w.touched).elapsed() < FORGET_UNUSED);
+    }
+
+    /// How many pollers are running now (for tests and benchmarks).
+    pub fn active_pollers(&self) -> usize {
+        lock(&self.inner.tasks)
+            .values()
+            .filter(|w| w.polling.load(Ordering::SeqCst))
+            .count()
+    }
+}
+
+/// What is known about one task.
+#[derive(Debug, Default, Clone)]
+pub struct TaskState {
+    /// The latest response, without its events.
+    pub task: Option<TaskResponse>,
+    /// The poller stopped for good (unknown task, bad key).
+    pub fatal: Option<Arc<SmoothError>>,
+    /// The last transient error, cleared by the next good poll.
+    pub last_error: Option<String>,
+    /// How often the status changed; a waiter compares it to see a change.
+    pub status_changes: u64,
+    cursor: i64,
+    seen: HashSet<String>,
+    /// Actions sent by this process, by event id, with their result once it arrived.
+    actions: HashMap<String, Option<ActionOutcome>>,
+}
+
+impl TaskState {
+    pub fn is_terminal(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| t.status.is_terminal())
+    }
+
+    /// The result of an action this process sent, once it has arrived.
+    pub fn action_result(&self, event_id: &str) -> Option<&ActionOutcome> {
+        self.actions.get(event_id).and_then(Option::as_ref)
+    }
+}
+
+pub struct TaskWatch {
+    pub id: String,
+    client: SmoothClient,
+    poll_interval: Duration,
+    state: Mutex<TaskState>,
+    changed: watch::Sender<u64>,
+    interest: AtomicUsize,
+    polling: AtomicBool,
+    kick: Notify,
+    /// Last time somebody declared interest.
+    touched: Mutex<Instant>,
+    owner: std::sync::Weak<WatcherInner>,
+    key: (String, String),
+}
+
+/// Keeps the poller of a task running while it lives.
+pub struct Interest {
+    watch: Arc<TaskWatch>,
+    rx: watch::Receiver<u64>,
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        self.watch.interest.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Interest {
+    /// Waits until something changed or `deadline` passed; `false` on the deadline.
+    pub async fn changed(&mut self, deadline: Instant) -> bool {
+        matches!(
+            tokio::time::timeout_at(deadline, self.rx.changed()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Waits until `check` answers or `deadline` passes.
+    pub async fn until<R>(
+        &mut self,
+        deadline: Instant,
+        mut check: impl FnMut(&TaskState) -> Option<R>,
+    ) -> Option<R> {
+        loop {
+            self.rx.borrow_and_update();
+            if let Some(r) = check(&self.watch.state()) {
+                return Some(r);
+            }
+            if !self.changed(deadline).await {
+                return check(&self.watch.state());
+            }
+        }
+    }
+}
+
+impl TaskWatch {
+    pub fn state(&self) -> MutexGuard<'_, TaskState> {
+        lock(&self.state)
+    }
+
+    /// The account (API key) this task is watched for.
+    pub fn account(&self) -> &str {
+        &self.key.0
+    }
+
+    pub fn snapshot(&self) -> TaskState {
+        self.state().clone()
+    }
+
+    /// Declares interest; the poller runs until every guard is dropped or the task ends.
+    pub fn interest(self: &Arc<Self>) -> Interest {
+        self.interest.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.touched) = Instant::now();
+        let rx = self.changed.subscribe();
+        self.ensure_polling();
+        Interest {
+            watch: self.clone(),
+            rx,
+        }
+    }
+
+    /// Sends an action event (`browser_action` or `session_action`) and returns its event id;
+    /// the result shows up in [`TaskState::action_result`].
+    pub async fn send_action(&self, name: &str, payload: Value) -> Result<String, SmoothError> {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        self.state().actions.insert(event_id.clone(), None);
+        let event = TaskEvent {
+            name: name.to_owned(),
+            payload,
+            id: Some(event_id.clone()),
+            timestamp: Some(now_ms()),
+        };
+        if let Err(e) = self.client.send_event(&self.id, &event).await {
+            self.state().actions.remove(&event_id);
+            return Err(e);
+        }
+        self.kick.notify_one();
+        Ok(event_id)
+    }
+
+    /// Registers an action sent earlier (e.g. by another call) so its result is kept.
+    pub fn expect_action(&self, event_id: &str) {
+        self.state()
+            .actions
+            .entry(event_id.to_owned())
+            .or_insert(None);
+    }
+
+    /// Cancels a task or force-closes a session, and records the outcome at once.
+    pub async fn cancel(&self) -> Result<bool, SmoothError> {
+        let ok = self.client.cancel_task(&self.id).await?;
+        self.kick.notify_one();
+        Ok(ok)
+    }
+
+    /// Fetches the task once more, asking for the download archive too; used after the end,
+    /// when the poller has stopped and `recording_url` / `downloads_url` may still be coming.
+    pub async fn refresh(self: &Arc<Self>, downloads: bool) -> Result<TaskResponse, SmoothError> {
+        let cursor = self.state().cursor;
+        match self.client.get_task(&self.id, cursor, downloads).await {
+            Ok(resp) => {
+                self.absorb(resp.clone());
+                Ok(resp)
+            }
+            Err(e) => {
+                if !e.is_transient() {
+                    // An unknown id (or a rejected key) is not worth remembering.
+                    self.forget();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn ensure_polling(self: &Arc<Self>) {
+        if self.state().fatal.is_some() || self.state().is_terminal() {
+            return;
+        }
+        if self
+            .polling
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            tokio::spawn(self.clone().poll_loop());
+        }
+    }
+
+    fn wanted(&self) -> bool {
+        let st = self.state();
+        self.interest.load(Ordering::SeqCst) > 0 && st.fatal.is_none() && !st.is_terminal()
+    }
+
+    async fn poll_loop(self: Arc<Self>) {
+        let mut backoff = self.poll_interval;
+        loop {
+            if !self.wanted() {
+                self.polling.store(false, Ordering::SeqCst);
+                // Someone may have arrived between the check and the store.
+                if self.wanted()
+                    && self
+                        .polling
+                        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                {
+                    continue;
+                }
+                break;
+            }
+            let cursor = self.state().cursor;
+            match self.client.get_task(&self.id, cursor, false).await {
+                Ok(resp) => {
+                    backoff = self.poll_interval;
+                    if self.absorb(resp) {
+                        continue; // events came: there may be more right behind them
+                    }
+                    self.pause(self.poll_interval).await;
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::debug!(task = %self.id, error = %e, "transient poll error");
+                    self.state().last_error = Some(e.to_string());
+                    self.pause(backoff).await;
+                    backoff = (backoff * 2).min(MAX_ERROR_BACKOFF);
+                }
+                Err(e) => {
+                    tracing::info!(task = %self.id, error = %e, "stopped watching task");
+                    self.state().fatal = Some(Arc::new(e));
+                    self.notify();
+                }
+            }
+        }
+        let st = self.state();
+        let done = st.is_terminal() || st.fatal.is_some();
+        drop(st);
+        if done {
+            self.forget();
+        }
+    }
+
+    async fn pause(&self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.kick.notified() => {}
+        }
+    }
+
+    /// Drops a finished task from the registry; waiters that hold it keep their copy.
+    fn forget(self: &Arc<Self>) {
+        if let Some(owner) = self.owner.upgrade() {
+            let mut tasks = lock(&owner.tasks);
+            if tasks.get(&self.key).is_some_and(|w| Arc::ptr_eq(w, self)) {
+                tasks.remove(&self.key);
+            }
+        }
+    }
+
+    /// Takes in a response; `true` when it carried events.
+    fn absorb(&self, mut resp: TaskResponse) -> bool {
+        let events = resp.events.take().unwrap_or_default();
+        let had_events = !events.is_empty();
+        let mut tool_calls = Vec::new();
+        {
+            let mut st = self.state();
+            for ev in events {
+                if let Some(ts) = ev.timestamp {
+                    st.cursor = st.cursor.max(ts);
+                }
+                let Some(id) = ev.id.clone() else { continue };
+                if !st.seen.insert(id.clone()) {
+                    continue;
+                }
+                if ev.name == "tool_call" {
+                    tool_calls.push(ev);
+                } else if let Some(slot) = st.actions.get_mut(&id) {
+                    *slot = Some(ActionOutcome::from_payload(&ev.payload));
+                }
+            }
+            let old = st.task.as_ref().map(|t| t.status);
+            if old != Some(resp.status) {
+                st.status_changes += 1;
+            }
+            // A later poll may omit what an earlier one said (live_url once running).
+            if let Some(prev) = &st.task {
+                if resp.live_url.is_none() && !resp.status.is_terminal() {
+                    resp.live_url.clone_from(&prev.live_url);
+                }
+                if resp.downloads_url.is_none() {
+                    resp.downloads_url.clone_from(&prev.downloads_url);
+                }
+            }
+            st.task = Some(resp);
+            st.last_error = None;
+        }
+        for call in tool_calls {
+            self.answer_unknown_tool_call(call);
+        }
+        self.notify();
+        had_events
+    }
+
+    /// No custom tools are registered by this server, so every agent tool call gets a 400
+    /// at once: a call left unanswered would park the agent until the task times out.
+    fn answer_unknown_tool_call(&self, call: TaskEvent) {
+        let tool = call
+            .payload
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        tracing::info!(task = %self.id, %tool, "answering an unknown agent tool call with 400");
+        let answer = TaskEvent {
+            name: "tool_call".into(),
+            payload: json!({
+                "code": 400,
+                "output": format!("The tool '{tool}' is not available in this session; continue without it."),
+            }),
+            id: call.id,
+            timestamp: Some(now_ms()),
+        };
+        let client = self.client.clone();
+        let id = self.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = client.send_event(&id, &answer).await {
+                tracing::warn!(task = %id, error = %e, "could not answer an agent tool call");
+            }
+        });
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep serving it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ApiKey, ClientConfig, RetryPolicy};
+
+    fn client() -> SmoothClient {
+        SmoothClient::new(ClientConfig {
+            base_url: "http://127.0.0.1:9/api/v1".into(),
+            api_key: ApiKey::new("k"),
+            request_timeout: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unused_watches_are_forgotten_but_held_ones_stay() {
+        let watcher = Watcher::new(Duration::from_secs(1));
+        let c = client();
+        drop(watcher.watch(&c, "abandoned"));
+        let held = watcher.watch(&c, "held");
+        tokio::time::advance(FORGET_UNUSED + Duration::from_secs(61)).await;
+        drop(watcher.watch(&c, "new"));
+        let tasks = lock(&watcher.inner.tasks);
+        let ids: HashSet<&str> = tasks.keys().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids, HashSet::from(["held", "new"]));
+        drop(tasks);
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn accounts_do_not_share_watches() {
+        let watcher = Watcher::new(Duration::from_secs(1));
+        let a = client();
+        let b = a.with_key(ApiKey::new("other"));
+        assert!(Arc::ptr_eq(
+            &watcher.watch(&a, "t"),
+            &watcher.watch(&a, "t")
+        ));
+        assert!(!Arc::ptr_eq(
+            &watcher.watch(&a, "t"),
+            &watcher.watch(&b, "t")
+        ));
+    }
+}

@@ -1,0 +1,116 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly
+//! The task watcher against the mock: many waiters share one poller; the cursor and event
+//! de-duplication route every action result to its waiter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use smooth_api::watch::Watcher;
+use smooth_api::{ApiKey, ClientConfig, RetryPolicy, SmoothClient, TaskRequest};
+use smooth_mock::{MockConfig, MockSmooth};
+use tokio::time::Instant;
+
+async fn setup(cfg: MockConfig) -> (MockSmooth, SmoothClient, Watcher) {
+    let mock = MockSmooth::start(cfg).await.unwrap();
+    let client = SmoothClient::new(ClientConfig {
+        base_url: mock.base_url(),
+        api_key: ApiKey::new("k"),
+        request_timeout: Duration::from_secs(30),
+        retry: RetryPolicy::default(),
+    })
+    .unwrap();
+    (mock, client, Watcher::new(Duration::from_millis(100)))
+}
+
+#[tokio::test]
+async fn a_thousand_waiters_share_one_poller() {
+    let (mock, client, watcher) = setup(MockConfig {
+        waiting: Duration::from_millis(50),
+        run_time: Duration::from_millis(1500),
+        ..MockConfig::default()
+    })
+    .await;
+    let req = TaskRequest {
+        task: Some("shared".into()),
+        ..TaskRequest::default()
+    };
+    let watch = watcher.start(&client, &req).await.unwrap();
+    let id = watch.id.clone();
+    let mut waiters = Vec::new();
+    for _ in 0..1000 {
+        let w = watcher.watch(&client, &id);
+        assert!(Arc::ptr_eq(&w, &watch), "one watch per task");
+        waiters.push(tokio::spawn(async move {
+            let mut interest = w.interest();
+            interest
+                .until(Instant::now() + Duration::from_secs(30), |st| {
+                    st.is_terminal().then_some(())
+                })
+                .await
+                .is_some()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(watcher.active_pollers(), 1);
+    for w in waiters {
+        assert!(w.await.unwrap(), "every waiter saw the end");
+    }
+    let polls = mock.count("GET", &format!("/task/{id}"));
+    // One poller at 100 ms for ~1.5 s, not a thousand.
+    assert!(polls < 60, "{polls} polls for 1000 waiters");
+    for _ in 0..100 {
+        if watcher.active_pollers() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the poller did not stop after the end");
+}
+
+#[tokio::test]
+async fn action_results_reach_their_waiters_under_long_poll() {
+    let (mock, client, watcher) = setup(MockConfig {
+        waiting: Duration::from_millis(20),
+        long_poll: Duration::from_secs(5),
+        ..MockConfig::default()
+    })
+    .await;
+    let watch = watcher
+        .start(&client, &TaskRequest::default())
+        .await
+        .unwrap();
+    let mut interest = watch.interest();
+    interest
+        .until(Instant::now() + Duration::from_secs(10), |st| {
+            st.task.as_ref().and_then(|t| t.live_url.clone())
+        })
+        .await
+        .expect("session running");
+    // Several quick actions, so results share polls and, sometimes, milliseconds.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let js = format!("{i}");
+        ids.push(
+            watch
+                .send_action(
+                    "browser_action",
+                    json!({"name": "evaluate_js", "input": {"js": js}}),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let out = interest
+            .until(Instant::now() + Duration::from_secs(10), |st| {
+                st.action_result(id).cloned()
+            })
+            .await
+            .expect("result arrives");
+        assert!(out.is_success());
+        assert_eq!(out.output, json!(i));
+    }
+    drop(interest);
+    mock.shutdown().await;
+}

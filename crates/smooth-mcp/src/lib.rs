@@ -1,0 +1,5 @@
+pub mod config;
+pub mod mcp;
+pub mod sessions;
+pub mod signal;
+pub mod transport;

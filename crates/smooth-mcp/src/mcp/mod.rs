@@ -1,0 +1,363 @@
+//! The MCP server: tool argument and result types, one file per tool family, output shaping
+//! and error rendering. Thin: every Smooth call goes through the watcher or the client.
+
+mod args;
+mod error;
+mod extensions;
+mod files;
+mod output;
+mod profiles;
+mod progress;
+mod results;
+mod sessions;
+mod tasks;
+mod wait;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetTaskParams,
+    GetTaskResult, Implementation, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::task_manager::TaskManager;
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
+
+use crate::sessions::Sessions;
+use smooth_api::watch::Watcher;
+use smooth_api::{ApiKey, SmoothClient};
+
+pub use args::{Proxy, Secret, TaskDefaults};
+pub use error::ToolError;
+
+/// The header a client of the HTTP transport may use to send its own Smooth key.
+pub const CLIENT_KEY_HEADER: &str = "x-smooth-api-key";
+
+/// What the tools need to know about this deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub default_wait: Duration,
+    pub max_wait: Duration,
+    pub output_cap: usize,
+    pub max_steps_cap: u32,
+    pub upload_roots: Vec<PathBuf>,
+    pub max_upload_bytes: u64,
+    pub heartbeat: Duration,
+    /// Offer MCP tasks to clients that declare the Tasks extension.
+    pub mcp_tasks: bool,
+    /// Accept a per-request key in [`CLIENT_KEY_HEADER`] (HTTP transport only).
+    pub client_keys: bool,
+    /// `upload_roots` came from the operator (`--allow-dir`), not from the working directory.
+    pub upload_roots_explicit: bool,
+    /// The tool families listed and callable.
+    pub toolsets: Vec<Toolset>,
+    /// Task options applied when a call does not set them.
+    pub task_defaults: TaskDefaults,
+}
+
+/// A family of tools, chosen with `--toolsets`. `core` is always on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Toolset {
+    /// run_browser_task, get_task, cancel_task, open_session, session_action, list_sessions.
+    Core,
+    /// upload_file, delete_file.
+    Files,
+    /// create_profile, list_profiles, delete_profile.
+    Profiles,
+    /// upload_extension, list_extensions, delete_extension.
+    Extensions,
+}
+
+impl Toolset {
+    pub const ALL: [Toolset; 4] = [Self::Core, Self::Files, Self::Profiles, Self::Extensions];
+    /// What `--toolsets` is when not given.
+    pub const DEFAULT_NAMES: &'static str = "core,files,profiles";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Core => "core",
+            Self::Files => "files",
+            Self::Profiles => "profiles",
+            Self::Extensions => "extensions",
+        }
+    }
+
+    /// The toolsets a `--toolsets` list names (`all` = every one), always with `core`,
+    /// sorted and without repeats. Unknown names are an error that lists the known ones.
+    pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Toolset>, String> {
+        let mut out = vec![Self::Core];
+        for raw in names {
+            let name = raw.as_ref().trim().to_ascii_lowercase();
+            match name.as_str() {
+                "" => {}
+                "all" => out.extend(Self::ALL),
+                _ => out.push(
+                    Self::ALL
+                        .into_iter()
+                        .find(|t| t.name() == name)
+                        .ok_or_else(|| Self::unknown(raw.as_ref()))?,
+                ),
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn unknown(name: &str) -> String {
+        let known: Vec<&str> = Self::ALL.iter().map(|t| t.name()).collect();
+        format!(
+            "unknown toolset {name:?}; choose from {}, or all",
+            known.join(", ")
+        )
+    }
+
+    fn router(self) -> ToolRouter<SmoothServer> {
+        match self {
+            Self::Core => SmoothServer::task_router() + SmoothServer::session_router(),
+            Self::Files => SmoothServer::file_router(),
+            Self::Profiles => SmoothServer::profile_router(),
+            Self::Extensions => SmoothServer::extension_router(),
+        }
+    }
+}
+
+/// State shared by every connection of this process.
+pub struct AppState {
+    pub client: SmoothClient,
+    pub watcher: Watcher,
+    pub sessions: Arc<Sessions>,
+    pub settings: Settings,
+    pub mcp_tasks: TaskManager,
+}
+
+#[derive(Clone)]
+pub struct SmoothServer {
+    state: Arc<AppState>,
+    tool_router: Arc<ToolRouter<SmoothServer>>,
+}
+
+const INSTRUCTIONS: &str = "\
+Smooth runs a real cloud browser driven by an AI agent.
+- One self-contained web job (find, compare, fill a form, extract data): run_browser_task. \
+Give a precise goal, a start url when known, and a response_model (JSON Schema) when you need structured data.
+- Several steps on the same pages, or a human must log in / solve a CAPTCHA: open_session, then \
+session_action (goto, extract, evaluate_js, run_task), and always session_action close at the end: \
+an open session costs money.
+- Calls return within their wait budget. If a task is still running you get its task_id and live_url: \
+call get_task with that id to keep waiting (repeat as needed), or cancel_task to stop it. \
+Show the user the live_url so they can watch or take over.";
+
+/// Added when the profiles toolset is on.
+const PROFILE_INSTRUCTIONS: &str = "
+- Work behind a login: create_profile, open_session with its profile_id, give the user the \
+live_url to log in, session_action close, wait about 5 s, then pass profile_id to run_browser_task.";
+
+impl SmoothServer {
+    pub fn new(state: Arc<AppState>) -> Self {
+        // Only the chosen families are routed: a hidden tool is neither listed nor callable.
+        let mut chosen = Toolset::Core.router();
+        for set in &state.settings.toolsets {
+            if *set != Toolset::Core {
+                chosen += set.router();
+            }
+        }
+        let mut router = ToolRouter::new();
+        for mut route in chosen {
+            compact_schema(Arc::make_mut(&mut route.attr.input_schema));
+            if let Some(out) = route.attr.output_schema.as_mut() {
+                compact_schema(Arc::make_mut(out));
+            }
+            router.add_route(route);
+        }
+        Self {
+            state,
+            tool_router: Arc::new(router),
+        }
+    }
+
+    /// The Smooth client for this request: the caller's own key when the transport allows
+    /// it and one was sent, else the server's.
+    fn client(&self, ctx: &RequestContext<RoleServer>) -> SmoothClient {
+        if self.state.settings.client_keys
+            && let Some(parts) = ctx.extensions.get::<axum::http::request::Parts>()
+            && let Some(key) = parts
+                .headers
+                .get(CLIENT_KEY_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(ApiKey::new)
+        {
+            return self.state.client.with_key(Some(key));
+        }
+        self.state.client.clone()
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SmoothServer {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = if self.state.settings.mcp_tasks {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tasks()
+                .build()
+        } else {
+            ServerCapabilities::builder().enable_tools().build()
+        };
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+                    .with_title("Smooth browser agent"),
+            )
+            .with_instructions(
+                if self.state.settings.toolsets.contains(&Toolset::Profiles) {
+                    format!("{INSTRUCTIONS}{PROFILE_INSTRUCTIONS}")
+                } else {
+                    INSTRUCTIONS.to_owned()
+                },
+            )
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let wants_task = self.state.settings.mcp_tasks
+            && context
+                .client_capabilities()
+                .is_some_and(|c| c.supports_tasks());
+        if wants_task
+            && self.tool_router.has_route(&request.name)
+            && let Some(task) = self.spawn_mcp_task(&request, &context)
+        {
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        }
+        let tcc = ToolCallContext::new(self, request, context);
+        self.tool_router.call(tcc).await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(
+            self.state.mcp_tasks.get_task(&request.task_id)?,
+        ))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.state.mcp_tasks.cancel_task(&request.task_id)
+    }
+}
+
+/// Every tool's schemas travel to the model on every turn, so drop what tells it nothing:
+/// `$schema` (2020-12 is the MCP default without it, and some older clients choke on it)
+/// and schemars' numeric `format`s (`uint64`, `double`, …; the type and bounds remain).
+fn compact_schema(schema: &mut serde_json::Map<String, serde_json::Value>) {
+    schema.remove("$schema");
+    strip_numeric_formats(schema);
+}
+
+fn strip_numeric_formats(schema: &mut serde_json::Map<String, serde_json::Value>) {
+    const NUMERIC: [&str; 12] = [
+        "int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32", "uint64", "uint",
+        "float", "double",
+    ];
+    if schema
+        .get("format")
+        .and_then(|f| f.as_str())
+        .is_some_and(|f| NUMERIC.contains(&f))
+    {
+        schema.remove("format");
+    }
+    for value in schema.values_mut() {
+        match value {
+            serde_json::Value::Object(inner) => strip_numeric_formats(inner),
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    if let serde_json::Value::Object(inner) = item {
+                        strip_numeric_formats(inner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl AppState {
+    pub fn new(
+        client: SmoothClient,
+        settings: Settings,
+        poll_interval: Duration,
+        idle_session_timeout: Option<Duration>,
+    ) -> Arc<Self> {
+        let sessions = Sessions::new(idle_session_timeout);
+        sessions.spawn_reaper();
+        Arc::new(Self {
+            client,
+            watcher: Watcher::new(poll_interval),
+            sessions,
+            settings,
+            mcp_tasks: TaskManager::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn toolset_lists() {
+        use Toolset::*;
+        assert_eq!(
+            Toolset::parse_list(&Toolset::DEFAULT_NAMES.split(',').collect::<Vec<_>>()).unwrap(),
+            [Core, Files, Profiles]
+        );
+        assert_eq!(Toolset::parse_list(&["all"]).unwrap(), Toolset::ALL);
+        assert_eq!(
+            Toolset::parse_list(&[" Extensions ", "files", "files"]).unwrap(),
+            [Core, Files, Extensions]
+        );
+        assert_eq!(Toolset::parse_list::<&str>(&[]).unwrap(), [Core]);
+        let e = Toolset::parse_list(&["core", "browser"]).unwrap_err();
+        assert!(e.contains("\"browser\"") && e.contains("extensions"), "{e}");
+    }
+
+    #[test]
+    fn compacting_keeps_meaning() {
+        let mut schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "n": {"type": ["integer", "null"], "format": "uint64", "minimum": 0},
+                "format": {"type": "string", "format": "date-time"},
+                "xs": {"anyOf": [{"type": "number", "format": "double"}, {"type": "null"}]}
+            }
+        });
+        compact_schema(schema.as_object_mut().unwrap());
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "properties": {
+                    "n": {"type": ["integer", "null"], "minimum": 0},
+                    "format": {"type": "string", "format": "date-time"},
+                    "xs": {"anyOf": [{"type": "number"}, {"type": "null"}]}
+                }
+            })
+        );
+    }
+}

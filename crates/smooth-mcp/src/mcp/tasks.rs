@@ -1,0 +1,478 @@
+//! One-shot agent tasks: run_browser_task, get_task, cancel_task.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use rmcp::handler::server::common::schema_for_output;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, IntoContents, Task};
+use rmcp::service::RequestContext;
+use rmcp::task_manager::{TaskExit, TaskOptions};
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{
+    Agent, BrowserOptions, Device, Metadata, Parameters, additional_tools, check_ids,
+    check_json_schema, check_max_steps, check_url, metadata_to_wire, redact, required_text,
+    tools_make_files, wait_budget,
+};
+use super::error::{ToolError, ToolResult};
+use super::output::{cap_output, truncation_note};
+use super::progress::Reporter;
+use super::results::{CancelResult, TaskResult, link, seconds_since, structured, usd};
+use super::wait::{Wait, Waited};
+use super::{SmoothServer, sessions::SessionActionArgs};
+use smooth_api::watch::TaskWatch;
+use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse};
+
+/// How long a finished task's result waits for its recording and downloads links.
+const ARTIFACT_WAIT: Duration = Duration::from_secs(5);
+/// An MCP task waits for as long as a Smooth task can run.
+const MCP_TASK_WAIT: Duration = Duration::from_secs(3600);
+/// How long they are waited for even when the call's budget is spent.
+const ARTIFACT_MIN_WAIT: Duration = Duration::from_secs(1);
+/// Pause between looks for those links.
+const ARTIFACT_POLL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunTaskArgs {
+    /// The goal in plain language, as precise as you would give a person: what to do, where,
+    /// and what to report back.
+    pub task: String,
+    /// Page to start on; the agent finds one itself when absent.
+    pub url: Option<String>,
+    /// JSON Schema the output must match, for structured data.
+    pub response_model: Option<Map<String, Value>>,
+    /// Variables for the agent (at most 16; strings, numbers or booleans).
+    pub metadata: Option<Metadata>,
+    /// File ids from upload_file that the agent may use.
+    pub files: Option<Vec<String>>,
+    /// Most agent steps before it stops (2–128, default 32); bounds the cost (~$0.005 a step).
+    pub max_steps: Option<u32>,
+    pub device: Option<Device>,
+    /// Glob patterns of URLs the agent may visit, e.g. "https://**.example.com/**".
+    pub allowed_urls: Option<Vec<String>>,
+    /// A profile from create_profile, to work with its saved logins and cookies.
+    pub profile_id: Option<String>,
+    /// Use the profile without saving changes back to it.
+    pub profile_read_only: Option<bool>,
+    /// Record a video of the run (default true).
+    pub enable_recording: Option<bool>,
+    /// "smooth" (default) or the faster, cheaper "smooth-lite".
+    pub agent: Option<Agent>,
+    /// Extra agent tools, e.g. {"screenshot": {"full_page": true}}; also print_page, hover,
+    /// drag_drop (config {}). Screenshots and printed pages come back in downloads_url.
+    pub additional_tools: Option<Map<String, Value>>,
+    pub browser: Option<BrowserOptions>,
+    /// Also return downloads_url, a zip of files the agent downloaded (default: when
+    /// screenshot or print_page is on).
+    pub include_downloads: Option<bool>,
+    /// Seconds to wait for the result before returning the task id (capped by the server).
+    pub wait_seconds: Option<u64>,
+}
+
+impl RunTaskArgs {
+    /// The request to send, with the server's defaults where the call set nothing.
+    fn to_request(&self, server: &SmoothServer) -> ToolResult<TaskRequest> {
+        let settings = &server.state.settings;
+        let defaults = &settings.task_defaults;
+        let mut req = TaskRequest {
+            task: Some(required_text("task", &self.task)?),
+            url: check_url("url", self.url.clone())?,
+            response_model: check_json_schema("response_model", self.response_model.clone())?,
+            metadata: metadata_to_wire(self.metadata.clone())?,
+            files: check_ids("files", self.files.clone())?,
+            max_steps: check_max_steps(self.max_steps, settings)?,
+            device: self.device.map(|d| d.as_str().to_owned()),
+            allowed_urls: self.allowed_urls.clone(),
+            profile_id: self.profile_id.clone(),
+            profile_read_only: self.profile_read_only,
+            enable_recording: self.enable_recording,
+            agent: self
+                .agent
+                .map(|a| a.as_str().to_owned())
+                .or_else(|| defaults.agent.clone()),
+            additional_tools: additional_tools(self.additional_tools.clone(), defaults)?,
+            ..TaskRequest::default()
+        };
+        self.browser
+            .clone()
+            .unwrap_or_default()
+            .apply(defaults, &mut req)?;
+        Ok(req)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetTaskArgs {
+    /// The task_id returned by run_browser_task.
+    pub task_id: String,
+    /// Seconds to wait for the task to finish before answering (0 = answer at once; capped by the server).
+    pub wait_seconds: Option<u64>,
+    /// Also return downloads_url: a zip of files the agent downloaded.
+    pub include_downloads: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelTaskArgs {
+    /// The task (or session) id to stop.
+    pub task_id: String,
+}
+
+#[tool_router(router = task_router, vis = "pub(super)")]
+impl SmoothServer {
+    #[tool(
+        name = "run_browser_task",
+        title = "Run a browser task",
+        description = "Give the Smooth agent a goal to carry out in a real cloud browser (search, \
+            compare, fill forms, extract data) and get its answer. Waits up to wait_seconds; if the \
+            task is still running then, returns its task_id and live_url: call get_task to keep \
+            waiting. Costs about $0.005 per agent step.",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = true),
+        output_schema = schema_for_output::<TaskResult>()
+    )]
+    async fn run_browser_task(
+        &self,
+        Parameters(args): Parameters<RunTaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        let budget = wait_budget(args.wait_seconds, &self.state.settings);
+        let mut reporter = Reporter::for_request(&ctx);
+        self.run_task(args, self.client(&ctx), &mut reporter, &ctx.ct, budget)
+            .await
+    }
+
+    #[tool(
+        name = "get_task",
+        title = "Get a task's result",
+        description = "Status and result of a task started by run_browser_task (also after a \
+            client timeout or restart). Waits up to wait_seconds for it to finish; call again while \
+            it is still running.",
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<TaskResult>()
+    )]
+    async fn get_task(
+        &self,
+        Parameters(args): Parameters<GetTaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        let id = required_text("task_id", &args.task_id)?;
+        let watch = self.state.watcher.watch(&self.client(&ctx), &id);
+        // What this process last saw may be old (nobody was waiting): start from the truth.
+        if !watch.state().is_terminal() {
+            watch
+                .refresh(false)
+                .await
+                .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
+        }
+        let budget = wait_budget(args.wait_seconds, &self.state.settings);
+        let mut reporter = Reporter::for_request(&ctx);
+        self.follow(
+            watch,
+            &mut reporter,
+            &ctx.ct,
+            budget,
+            args.include_downloads.unwrap_or(false),
+            false,
+        )
+        .await
+    }
+
+    #[tool(
+        name = "cancel_task",
+        title = "Cancel a task",
+        description = "Stop a running task (or force-close a session) so it stops costing credits.",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<CancelResult>()
+    )]
+    async fn cancel_task(
+        &self,
+        Parameters(args): Parameters<CancelTaskArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ToolError> {
+        let id = required_text("task_id", &args.task_id)?;
+        let watch = self.state.watcher.watch(&self.client(&ctx), &id);
+        match watch.cancel().await {
+            Ok(_) => {}
+            // Already over: report how it ended rather than fail.
+            Err(SmoothError::Api { status: 404, .. }) => {}
+            Err(e) => return Err(ToolError::upstream(&e, &format!("cancelling task {id}"))),
+        }
+        self.state.sessions.forget(&id);
+        let task = watch
+            .refresh(false)
+            .await
+            .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
+        Ok(structured(
+            &CancelResult {
+                task_id: id,
+                status: task.status,
+                credits_used: task.credits_used,
+                cost_usd: usd(task.credits_used),
+            },
+            vec![],
+        ))
+    }
+}
+
+impl SmoothServer {
+    /// Creates the task and follows it. Once Smooth has answered, the task id is in every
+    /// outcome: a result, a still-running result, or an error that names it.
+    pub(super) async fn run_task(
+        &self,
+        args: RunTaskArgs,
+        client: SmoothClient,
+        reporter: &mut Reporter,
+        ct: &CancellationToken,
+        budget: Duration,
+    ) -> Result<CallToolResult, ToolError> {
+        let req = args.to_request(self)?;
+        let watch = self.state.watcher.start(&client, &req).await.map_err(|e| {
+            redact(
+                ToolError::upstream(&e, "creating the task"),
+                req.proxy_password.as_deref(),
+            )
+        })?;
+        tracing::info!(task = %watch.id, "task created");
+        let id = watch.id.clone();
+        let downloads = args
+            .include_downloads
+            .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
+        // The task exists now: even a bug in the wait must not lose its id.
+        AssertUnwindSafe(self.follow(watch, reporter, ct, budget, downloads, true))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(task = %id, "following the task failed unexpectedly");
+                Err(ToolError::Smooth(format!(
+                    "Task {id} was created, but following it failed unexpectedly. Call get_task with \
+                     task_id \"{id}\" to see where it stands."
+                )))
+            })
+    }
+
+    /// Waits for a task within `budget` and renders where it stands.
+    async fn follow(
+        &self,
+        watch: Arc<TaskWatch>,
+        reporter: &mut Reporter,
+        ct: &CancellationToken,
+        budget: Duration,
+        downloads: bool,
+        cancel_on_abort: bool,
+    ) -> Result<CallToolResult, ToolError> {
+        let deadline = Instant::now() + budget;
+        let waited = Wait {
+            deadline,
+            ct,
+            reporter,
+            heartbeat: self.state.settings.heartbeat,
+            label: "task",
+        }
+        .until(&watch, |st| st.is_terminal())
+        .await;
+        match waited {
+            Waited::Done => {
+                // Briefly, and within the call's budget unless that is already spent.
+                let now = Instant::now();
+                let until = (now + ARTIFACT_WAIT).min(deadline.max(now + ARTIFACT_MIN_WAIT));
+                self.collect_artifacts(&watch, until, downloads).await;
+                Ok(self.render_task(&watch, downloads))
+            }
+            Waited::Budget => Ok(self.render_task(&watch, downloads)),
+            Waited::Cancelled => {
+                if cancel_on_abort {
+                    // Bounded: the client already went away.
+                    match tokio::time::timeout(Duration::from_secs(5), watch.cancel()).await {
+                        Ok(Ok(_)) => tracing::info!(task = %watch.id, "cancelled upstream"),
+                        Ok(Err(e)) => {
+                            tracing::warn!(task = %watch.id, error = %e, "upstream cancel failed")
+                        }
+                        Err(_) => tracing::warn!(task = %watch.id, "upstream cancel timed out"),
+                    }
+                }
+                let id = &watch.id;
+                Err(ToolError::Cancelled(if cancel_on_abort {
+                    format!("The request was cancelled; task {id} was cancelled too.")
+                } else {
+                    format!(
+                        "The request was cancelled; task {id} keeps running: call get_task with \
+                         task_id \"{id}\" to follow it, or cancel_task to stop it."
+                    )
+                }))
+            }
+            Waited::Gone(e) => Err(ToolError::upstream(
+                &e,
+                &format!("following task {}", watch.id),
+            )),
+        }
+    }
+
+    /// A finished task's recording (and downloads) links appear shortly after the end.
+    async fn collect_artifacts(&self, watch: &Arc<TaskWatch>, until: Instant, downloads: bool) {
+        loop {
+            let missing = {
+                let st = watch.state();
+                let t = st.task.as_ref();
+                let recording_missing = t.is_some_and(|t| t.recording_url.is_none());
+                let downloads_missing = downloads && t.is_some_and(|t| t.downloads_url.is_none());
+                recording_missing || downloads_missing
+            };
+            if !missing || Instant::now() >= until {
+                return;
+            }
+            if let Err(e) = watch.refresh(downloads).await {
+                tracing::debug!(task = %watch.id, error = %e, "could not fetch artifacts");
+                return;
+            }
+            tokio::time::sleep_until((Instant::now() + ARTIFACT_POLL).min(until)).await;
+        }
+    }
+
+    fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
+        let st = watch.snapshot();
+        let cap = self.state.settings.output_cap;
+        let task = st.task.unwrap_or_else(|| TaskResponse {
+            id: watch.id.clone(),
+            ..TaskResponse::default()
+        });
+        let (output, output_truncated) = match task.output {
+            Some(v) if !v.is_null() => {
+                let (v, cut) = cap_output(v, cap);
+                (Some(v), cut)
+            }
+            _ => (None, false),
+        };
+        let live = !task.status.is_terminal();
+        let next_step = if live {
+            Some(format!(
+                "Still {} after this call's wait budget. Call get_task with task_id \"{}\" to keep waiting \
+                 (repeat as needed), or cancel_task to stop it.{}",
+                task.status,
+                watch.id,
+                task.live_url
+                    .as_deref()
+                    .map(|u| format!(" The user can watch it live at {u}"))
+                    .unwrap_or_default()
+            ))
+        } else if output_truncated {
+            Some(truncation_note(cap))
+        } else {
+            None
+        };
+        let elapsed = task.created_at.map(seconds_since).unwrap_or_default();
+        let result = TaskResult {
+            task_id: watch.id.clone(),
+            status: task.status,
+            output,
+            output_truncated,
+            credits_used: task.credits_used,
+            cost_usd: usd(task.credits_used),
+            live_url: if live { task.live_url } else { None },
+            recording_url: task.recording_url.clone(),
+            downloads_url: if downloads {
+                task.downloads_url.clone()
+            } else {
+                None
+            },
+            elapsed_seconds: (elapsed * 10.0).round() / 10.0,
+            next_step,
+        };
+        let mut links = Vec::new();
+        if let Some(l) = result
+            .recording_url
+            .as_deref()
+            .and_then(|u| link(u, "recording", "video/mp4"))
+        {
+            links.push(l);
+        }
+        if let Some(l) = result
+            .downloads_url
+            .as_deref()
+            .and_then(|u| link(u, "downloads", "application/zip"))
+        {
+            links.push(l);
+        }
+        structured(&result, links)
+    }
+
+    /// Runs `run_browser_task`, or a session's `run_task`, as an MCP task for clients that
+    /// declared the Tasks extension. `None`: not a task-shaped call (it runs as usual).
+    pub(super) fn spawn_mcp_task(
+        &self,
+        request: &CallToolRequestParams,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Option<Task> {
+        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        let job = match request.name.as_ref() {
+            "run_browser_task" => McpJob::Task(serde_json::from_value(arguments).ok()?),
+            "session_action" => {
+                let args: SessionActionArgs = serde_json::from_value(arguments).ok()?;
+                if !args.is_run_task() {
+                    return None;
+                }
+                McpJob::SessionTask(args)
+            }
+            _ => return None,
+        };
+        let server = self.clone();
+        let client = self.client(ctx);
+        let options = TaskOptions::new()
+            .with_ttl_ms(3_600_000)
+            .with_poll_interval_ms(2_000)
+            .with_status_message("starting");
+        Some(self.state.mcp_tasks.spawn(options, move |task_ctx| {
+            Box::pin(async move {
+                let ct = CancellationToken::new();
+                let mut reporter = Reporter::McpTask(task_ctx.clone());
+                let work = async {
+                    match job {
+                        McpJob::Task(args) => {
+                            server
+                                .run_task(args, client, &mut reporter, &ct, MCP_TASK_WAIT)
+                                .await
+                        }
+                        McpJob::SessionTask(args) => {
+                            server
+                                .session_action_with(
+                                    args,
+                                    client,
+                                    &mut reporter,
+                                    &ct,
+                                    MCP_TASK_WAIT,
+                                )
+                                .await
+                        }
+                    }
+                };
+                tokio::pin!(work);
+                let outcome = tokio::select! {
+                    r = &mut work => r,
+                    _ = task_ctx.cancelled() => {
+                        ct.cancel();
+                        work.await
+                    }
+                };
+                match outcome {
+                    Ok(result) => Ok(result),
+                    Err(ToolError::Cancelled(_)) => Err(TaskExit::Cancelled),
+                    Err(e) => Ok(CallToolResult::error(e.into_contents())),
+                }
+            })
+        }))
+    }
+}
+
+enum McpJob {
+    Task(RunTaskArgs),
+    SessionTask(SessionActionArgs),
+}

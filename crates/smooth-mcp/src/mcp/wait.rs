@@ -1,0 +1,98 @@
+//! The one bounded wait every long tool uses: until a condition holds, the budget runs out,
+//! the request is cancelled, or the task is gone, reporting progress on the way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::progress::Reporter;
+use smooth_api::SmoothError;
+use smooth_api::watch::{TaskState, TaskWatch};
+
+pub enum Waited {
+    Done,
+    Budget,
+    Cancelled,
+    Gone(Arc<SmoothError>),
+}
+
+pub struct Wait<'a> {
+    pub deadline: Instant,
+    pub ct: &'a CancellationToken,
+    pub reporter: &'a mut Reporter,
+    pub heartbeat: Duration,
+    /// What is being waited for, as the user would name it ("task", "agent task").
+    pub label: &'a str,
+}
+
+impl Wait<'_> {
+    pub async fn until(self, watch: &Arc<TaskWatch>, done: impl Fn(&TaskState) -> bool) -> Waited {
+        let started = Instant::now();
+        let mut interest = watch.interest();
+        let mut reported: Option<(Option<String>, Option<String>)> = None;
+        // The first report waits (one heartbeat at most) for the live view link, so the user
+        // can watch from the first notification on.
+        let mut next_beat = started + self.heartbeat;
+        loop {
+            let (finished, gone, status, live_url) = {
+                let st = watch.state();
+                (
+                    done(&st),
+                    st.fatal.clone(),
+                    st.task.as_ref().map(|t| t.status.to_string()),
+                    st.task.as_ref().and_then(|t| t.live_url.clone()),
+                )
+            };
+            if finished {
+                return Waited::Done;
+            }
+            if let Some(e) = gone {
+                return Waited::Gone(e);
+            }
+            let now = Instant::now();
+            let seen = (status.clone(), live_url.clone());
+            let changed = reported.as_ref() != Some(&seen);
+            let worth_it = reported.is_some() || live_url.is_some();
+            if (changed && worth_it) || now >= next_beat {
+                let msg = progress_message(
+                    self.label,
+                    &watch.id,
+                    status.as_deref(),
+                    live_url.as_deref(),
+                    started.elapsed(),
+                );
+                self.reporter.report(msg).await;
+                reported = Some(seen);
+                next_beat = Instant::now() + self.heartbeat;
+            }
+            if Instant::now() >= self.deadline {
+                return Waited::Budget;
+            }
+            tokio::select! {
+                _ = self.ct.cancelled() => return Waited::Cancelled,
+                _ = interest.changed(next_beat.min(self.deadline)) => {}
+            }
+        }
+    }
+}
+
+fn progress_message(
+    label: &str,
+    id: &str,
+    status: Option<&str>,
+    live_url: Option<&str>,
+    elapsed: Duration,
+) -> String {
+    let mut msg = format!(
+        "{label} {id} {} · {}s",
+        status.unwrap_or("starting"),
+        elapsed.as_secs()
+    );
+    if let Some(url) = live_url {
+        msg.push_str(" · watch live: ");
+        msg.push_str(url);
+    }
+    msg
+}

@@ -1,0 +1,491 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly
+//! The Streamable HTTP transport, black-box: the real binary on a free port, driven by rmcp's
+//! client and by raw HTTP, against the in-process mock Smooth API.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use smooth_mock::MockSmooth;
+use support::{capture_stderr, fast_mock, sigterm, text};
+use tokio::process::{Child, Command};
+
+const TOKEN: &str = "test-token-6f1d0c9a8b7e4d21";
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+
+async fn mock() -> MockSmooth {
+    MockSmooth::start(fast_mock()).await.expect("mock starts")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// Starts the binary on `--listen <listen>` with `args` and `env` (plus a minimal environment).
+fn launch(
+    listen: &str,
+    mock: &MockSmooth,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, Arc<Mutex<String>>) {
+    let mut cmd = Command::new(support::BIN);
+    cmd.args([
+        "--transport",
+        "http",
+        "--listen",
+        listen,
+        "--poll-interval",
+        "0.1",
+    ])
+    .args(args)
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .env("HOME", std::env::var("HOME").unwrap_or_default())
+    .env("SMOOTH_BASE_URL", mock.base_url())
+    .envs(env.iter().copied())
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("binary starts");
+    let stderr = capture_stderr(child.stderr.take().expect("stderr piped"));
+    (child, stderr)
+}
+
+/// Starts the server on a free loopback port and waits until `/healthz` answers.
+async fn start(mock: &MockSmooth, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let (mut child, stderr) = launch(&format!("127.0.0.1:{port}"), mock, args, env);
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if let Some(status) = child.try_wait().expect("poll child") {
+            panic!("server exited early ({status}): {}", stderr.lock().unwrap());
+        }
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            return Server {
+                child,
+                port,
+                stderr,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not come up: {}", stderr.lock().unwrap());
+}
+
+impl Server {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// An rmcp client with the right token and these extra headers.
+    async fn client(&self, headers: &[(&'static str, &str)]) -> RunningService<RoleClient, ()> {
+        let custom: HashMap<HeaderName, HeaderValue> = headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderName::from_static(k),
+                    HeaderValue::from_str(v).expect("header value"),
+                )
+            })
+            .collect();
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url())
+            .auth_header(TOKEN)
+            .custom_headers(custom);
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("client initializes")
+    }
+
+    /// A raw MCP POST (an `initialize`) with these headers.
+    async fn post(&self, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = reqwest::Client::new()
+            .post(self.url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(INIT);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("server answers")
+    }
+
+    async fn sigterm_and_wait(mut self) -> (ExitStatus, String) {
+        sigterm(&self.child);
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("server exits after SIGTERM")
+            .expect("wait");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (status, self.stderr())
+    }
+}
+
+const BEARER: &str = "Bearer test-token-6f1d0c9a8b7e4d21";
+
+async fn call(client: &RunningService<RoleClient, ()>, name: &str, args: Value) -> CallToolResult {
+    let params = CallToolRequestParams::new(name.to_owned())
+        .with_arguments(args.as_object().cloned().expect("object"));
+    client.call_tool(params).await.expect("tools/call answered")
+}
+
+/// A successful call's structured content.
+async fn ok(client: &RunningService<RoleClient, ()>, name: &str, args: Value) -> Value {
+    let r = call(client, name, args).await;
+    assert_ne!(r.is_error, Some(true), "{name} failed: {}", text(&r));
+    r.structured_content.clone().expect("structured content")
+}
+
+#[tokio::test]
+async fn healthz_is_open_and_reveals_nothing() {
+    let mock = mock().await;
+    let server = start(
+        &mock,
+        &["--auth-token", TOKEN],
+        &[("SMOOTH_API_KEY", "server-key-1")],
+    )
+    .await;
+    let r = reqwest::get(format!("http://127.0.0.1:{}/healthz", server.port))
+        .await
+        .expect("healthz answers");
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    let raw = body.to_string();
+    assert!(!raw.contains(TOKEN) && !raw.contains("server-key-1"));
+}
+
+#[tokio::test]
+async fn mcp_requires_the_bearer_token() {
+    let mock = mock().await;
+    let server = start(
+        &mock,
+        &["--auth-token", &format!("other-token-aaaaaaaaaaaa,{TOKEN}")],
+        &[("SMOOTH_API_KEY", "k")],
+    )
+    .await;
+
+    let none = server.post(&[]).await;
+    assert_eq!(none.status(), 401);
+    let challenge = none
+        .headers()
+        .get("www-authenticate")
+        .expect("challenge")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+
+    let wrong = server
+        .post(&[("authorization", "Bearer test-token-6f1d0c9a8b7e4d2")])
+        .await;
+    assert_eq!(wrong.status(), 401);
+    let basic = server.post(&[("authorization", "Basic dGVzdA==")]).await;
+    assert_eq!(basic.status(), 401);
+
+    // Either configured token works, and a real client gets through with it.
+    assert_eq!(
+        server.post(&[("authorization", BEARER)]).await.status(),
+        200
+    );
+    assert_eq!(
+        server
+            .post(&[("authorization", "Bearer other-token-aaaaaaaaaaaa")])
+            .await
+            .status(),
+        200
+    );
+    let client = server.client(&[]).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "run_browser_task"));
+
+    // rmcp's client without the token is refused.
+    let anonymous = ().serve(StreamableHttpClientTransport::from_uri(server.url())).await;
+    assert!(
+        anonymous.is_err(),
+        "a client without the token must not connect"
+    );
+}
+
+#[tokio::test]
+async fn foreign_origin_is_forbidden() {
+    let mock = mock().await;
+    let server = start(
+        &mock,
+        &[
+            "--auth-token",
+            TOKEN,
+            "--allowed-origin",
+            "https://app.example.com",
+        ],
+        &[("SMOOTH_API_KEY", "k")],
+    )
+    .await;
+    let evil = server
+        .post(&[
+            ("authorization", BEARER),
+            ("origin", "https://evil.example"),
+        ])
+        .await;
+    assert_eq!(evil.status(), 403);
+    let null = server
+        .post(&[("authorization", BEARER), ("origin", "null")])
+        .await;
+    assert_eq!(null.status(), 403);
+    // Listed and loopback origins pass; so do requests without an Origin.
+    for origin in ["https://app.example.com", "http://localhost:6274"] {
+        let r = server
+            .post(&[("authorization", BEARER), ("origin", origin)])
+            .await;
+        assert_eq!(r.status(), 200, "{origin}");
+    }
+    assert_eq!(
+        server.post(&[("authorization", BEARER)]).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn foreign_host_is_rejected() {
+    let mock = mock().await;
+    let server = start(
+        &mock,
+        &["--allowed-host", "mcp.example.com"],
+        &[("SMOOTH_API_KEY", "k")],
+    )
+    .await;
+    let evil = server.post(&[("host", "evil.example")]).await;
+    assert_eq!(evil.status(), 403);
+    let rebound = server
+        .post(&[("host", &format!("attacker.example:{}", server.port))])
+        .await;
+    assert_eq!(rebound.status(), 403);
+    assert_eq!(
+        server.post(&[("host", "mcp.example.com")]).await.status(),
+        200
+    );
+    assert_eq!(
+        server
+            .post(&[("host", &format!("localhost:{}", server.port))])
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn refuses_a_public_address_without_a_token() {
+    let mock = mock().await;
+    let (mut child, stderr) = launch(
+        &format!("0.0.0.0:{}", free_port()),
+        &mock,
+        &[],
+        &[("SMOOTH_API_KEY", "k")],
+    );
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let err = stderr.lock().unwrap().clone();
+    assert!(!status.success());
+    assert!(err.contains("refusing to listen on 0.0.0.0"), "{err}");
+    assert!(err.contains("SMOOTH_MCP_AUTH_TOKEN"), "{err}");
+    assert_eq!(mock.requests().len(), 0);
+}
+
+#[tokio::test]
+async fn a_client_key_is_used_for_its_request_and_never_logged() {
+    const CLIENT_KEY: &str = "sk-client-7Hq2ZpXw9vLr";
+    let mock = mock().await;
+    // No server key: client keys only.
+    let server = start(
+        &mock,
+        &[
+            "--client-keys",
+            "--auth-token",
+            TOKEN,
+            "--log-level",
+            "debug",
+        ],
+        &[],
+    )
+    .await;
+
+    let client = server.client(&[("x-smooth-api-key", CLIENT_KEY)]).await;
+    let done = ok(
+        &client,
+        "run_browser_task",
+        json!({"task": "find the title of example.com"}),
+    )
+    .await;
+    assert_eq!(done["status"], "done", "{done}");
+    let requests = mock.requests();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.apikey.as_deref() == Some(CLIENT_KEY)),
+        "{requests:?}"
+    );
+
+    // Without the header there is no key at all: the usual tool error.
+    let keyless = server.client(&[]).await;
+    let r = call(&keyless, "run_browser_task", json!({"task": "anything"})).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text(&r).contains("No Smooth API key"), "{}", text(&r));
+    assert_eq!(mock.count("POST", "/task"), 1);
+
+    // A blank key is refused rather than silently replaced by another account's.
+    let blank = server
+        .post(&[("authorization", BEARER), ("x-smooth-api-key", " ")])
+        .await;
+    assert_eq!(blank.status(), 400);
+
+    let logs = server.stderr();
+    assert!(logs.contains("DEBUG"), "debug logging is on");
+    assert!(
+        !logs.contains(CLIENT_KEY),
+        "the client key leaked into the logs"
+    );
+    assert!(
+        !logs.contains(TOKEN),
+        "the bearer token leaked into the logs"
+    );
+}
+
+#[tokio::test]
+async fn a_client_key_is_refused_unless_enabled() {
+    let mock = mock().await;
+    let server = start(&mock, &[], &[("SMOOTH_API_KEY", "server-key")]).await;
+    let r = server.post(&[("x-smooth-api-key", "sk-someone")]).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap_or_default().contains("--client-keys"));
+}
+
+#[tokio::test]
+async fn two_stateless_replicas_serve_one_session() {
+    let mock = mock().await;
+    let key = [("SMOOTH_API_KEY", "team-key")];
+    let args = ["--stateless", "--auth-token", TOKEN];
+    let (first, second) = tokio::join!(start(&mock, &args, &key), start(&mock, &args, &key));
+
+    // Stateless: no MCP session is handed out.
+    let init = first.post(&[("authorization", BEARER)]).await;
+    assert_eq!(init.status(), 200);
+    assert!(init.headers().get("mcp-session-id").is_none());
+
+    let a = first.client(&[]).await;
+    let b = second.client(&[]).await;
+    let opened = ok(&a, "open_session", json!({"url": "https://example.com"})).await;
+    let id = opened["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+
+    let moved = ok(
+        &b,
+        "session_action",
+        json!({"session_id": id, "action": "goto", "url": "https://example.org"}),
+    )
+    .await;
+    assert_eq!(moved["status"], "done", "{moved}");
+    let closed = ok(
+        &b,
+        "session_action",
+        json!({"session_id": id, "action": "close"}),
+    )
+    .await;
+    assert_eq!(closed["status"], "done", "{closed}");
+
+    assert_eq!(mock.count("POST", "/task"), 1);
+    assert!(mock.count("POST", &format!("/task/{id}/event")) >= 2);
+    let status = mock.task_status(&id).expect("known task");
+    assert!(
+        !matches!(status.as_str(), "waiting" | "running"),
+        "session still live: {status}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_call_finish() {
+    let mock = mock().await;
+    let server = start(&mock, &["--stateless"], &[("SMOOTH_API_KEY", "k")]).await;
+    let client = server.client(&[]).await;
+    let running = tokio::spawn(async move {
+        let r = call(
+            &client,
+            "run_browser_task",
+            json!({"task": "a slow one [mock:duration=1s]"}),
+        )
+        .await;
+        (r, client)
+    });
+    // Signal once the task exists upstream, i.e. the call is in flight.
+    while mock.count("POST", "/task") == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, logs) = server.sigterm_and_wait().await;
+    let (r, _client) = running.await.expect("call task");
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    assert_eq!(
+        r.structured_content.as_ref().expect("structured")["status"],
+        "done"
+    );
+    assert!(status.success(), "{status}: {logs}");
+    assert!(logs.contains("waiting for in-flight calls"), "{logs}");
+    assert_eq!(
+        mock.count("DELETE", "/task/*"),
+        0,
+        "the task must not be cancelled"
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let mock = mock().await;
+    let server = start(&mock, &["--max-body-mb", "1"], &[("SMOOTH_API_KEY", "k")]).await;
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(1_100_000)
+    );
+    let r = reqwest::Client::new()
+        .post(server.url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(big)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 413);
+}

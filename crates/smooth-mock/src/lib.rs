@@ -1,0 +1,449 @@
+//! A stateful, deterministic fake of the Smooth REST API (see `shared/smooth-api.md`).
+//!
+//! Used by our tests and benchmarks, and by `smooth-mcp --mock` / `smooth-mcp mock --listen`
+//! so newcomers can try everything without an account.
+//!
+//! * The API lives under `/api/v1`: same paths, `{"r": ...}` envelope, FastAPI-style
+//!   `{"detail": ...}` errors (422: an array of `{type, loc, msg, input}`), `apikey` auth
+//!   (the key `cmzr-forbidden` gets 403 everywhere), 202 for live tasks on `GET /task/{id}`.
+//! * A control surface lives under `/_mock/` (no API key, not recorded):
+//!   `GET /_mock/requests`, `POST|GET /_mock/faults`, `POST /_mock/reset`,
+//!   `GET /_mock/tasks/{id}`.
+//! * Time is simulated lazily from each task's creation instant; nothing runs in the
+//!   background. A task waits `waiting`, runs `run_time`, then ends `done` with
+//!   `"Simulated result for task: <task>"` (or an instance of `response_model`),
+//!   costing 0.5 credits per `step_time` (capped by `max_steps`).
+//! * Task text may carry directives: `[mock:duration=30s|500ms]`, `[mock:fail]`,
+//!   `[mock:tool_call=NAME]`, `[mock:download]`. With `custom_tools` (or a `tool_call`
+//!   directive) the agent emits one `tool_call` event and is parked until it is answered
+//!   (400: worked around, 500: the task fails).
+//! * Sessions (`task: null`) run until closed. Browser actions run one at a time:
+//!   `goto` 50 ms, `extract` 100 ms (0.1 credits), `evaluate_js` instantly, so an
+//!   `evaluate_js` queued behind another action completes in the same millisecond: the
+//!   source of timestamp collisions. Events are never given a millisecond a client has
+//!   already been shown, so a strictly-after `event_t` cursor loses nothing.
+
+mod directives;
+mod js;
+mod routes;
+mod schema_fill;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Behaviour knobs of the mock. All schedules are relative to a task's creation.
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Time a new task or session spends in `waiting`.
+    pub waiting: Duration,
+    /// Time a one-shot task (or a session `run_task`) spends `running` before it ends.
+    pub run_time: Duration,
+    /// Time per simulated agent step (credits: 0.5 per step).
+    pub step_time: Duration,
+    /// After a task ends, `recording_url` / `downloads_url` stay `null` this long.
+    pub recording_delay: Duration,
+    /// `GET /task/{id}` holds up to this long when there is nothing new (0 = no long-poll).
+    pub long_poll: Duration,
+    /// `Some(k)`: only `apikey == k` is accepted; `None`: any non-empty key.
+    pub api_key: Option<String>,
+    /// `POST /task` answers 429 when this many tasks/sessions are live.
+    pub max_live_browsers: usize,
+    /// Added to every API request.
+    pub latency: Duration,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        let run_time = Duration::from_secs(2);
+        MockConfig {
+            waiting: Duration::from_millis(200),
+            run_time,
+            step_time: run_time / 4,
+            recording_delay: Duration::from_millis(300),
+            long_poll: Duration::ZERO,
+            api_key: None,
+            max_live_browsers: 64,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// One request the mock received (API requests only, not `/_mock/`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path after `/api/v1` (the full path for requests outside the base).
+    pub path: String,
+    /// Raw query string, `""` when none.
+    pub query: String,
+    pub apikey: Option<String>,
+    /// JSON bodies as parsed; multipart uploads as `{"file_name", "size", "file_purpose"}`.
+    pub body: Option<serde_json::Value>,
+    /// Final HTTP status; `0` while the request is still in flight (e.g. a long-poll).
+    pub status: u16,
+}
+
+/// An injected failure: matches method + path pattern, fires `times` times, then disappears.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    /// HTTP method (case-insensitive); `"*"` matches any method.
+    pub method: String,
+    /// Path after `/api/v1`; a `*` segment matches exactly one path segment.
+    pub path: String,
+    pub status: u16,
+    #[serde(default = "one")]
+    pub times: usize,
+    /// Seconds, sent as a `Retry-After` header.
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+    /// Error body `detail` (default: the status' reason phrase). The string `"<<raw>>"`
+    /// sends the non-JSON body `upstream exploded` as `text/plain` instead.
+    #[serde(default)]
+    pub detail: Option<serde_json::Value>,
+    /// Hold the request this long before answering (`delay_ms` on the wire).
+    #[serde(default, rename = "delay_ms", with = "duration_ms")]
+    pub delay: Duration,
+}
+
+fn one() -> usize {
+    1
+}
+
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        if !ms.is_finite() || ms < 0.0 {
+            return Err(serde::de::Error::custom(
+                "delay_ms must be a non-negative number",
+            ));
+        }
+        Ok(Duration::from_secs_f64(ms / 1000.0))
+    }
+}
+
+impl Fault {
+    /// A fault answering `status` once to `method path`.
+    pub fn new(method: &str, path: &str, status: u16) -> Fault {
+        Fault {
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            times: 1,
+            retry_after: None,
+            detail: None,
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn with_times(mut self, times: usize) -> Fault {
+        self.times = times;
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Fault {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<serde_json::Value>) -> Fault {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_delay(mut self, delay: Duration) -> Fault {
+        self.delay = delay;
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        method_matches(&self.method, method) && path_matches(&self.path, path)
+    }
+}
+
+fn method_matches(pattern: &str, method: &str) -> bool {
+    pattern == "*" || pattern.eq_ignore_ascii_case(method)
+}
+
+/// Exact match, except that a `*` segment in `pattern` matches any one segment.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let p: Vec<&str> = pattern.split('/').collect();
+    let q: Vec<&str> = path.split('/').collect();
+    p.len() == q.len() && p.iter().zip(&q).all(|(a, b)| *a == "*" || a == b)
+}
+
+/// Shared state of a running mock.
+pub(crate) struct Inner {
+    pub(crate) cfg: MockConfig,
+    pub(crate) clock: state::Clock,
+    world: Mutex<state::World>,
+    log: Mutex<Log>,
+    faults: Mutex<Vec<Fault>>,
+    /// Flips to `true` when the server shuts down (wakes long-polls).
+    pub(crate) shutdown: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct Log {
+    next: u64,
+    entries: Vec<(u64, RecordedRequest)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    fn new(cfg: MockConfig) -> Inner {
+        Inner {
+            cfg,
+            clock: state::Clock::new(),
+            world: Mutex::new(state::World::default()),
+            log: Mutex::new(Log::default()),
+            faults: Mutex::new(Vec::new()),
+            shutdown: watch::channel(false).0,
+        }
+    }
+
+    pub(crate) fn world(&self) -> MutexGuard<'_, state::World> {
+        lock(&self.world)
+    }
+
+    pub(crate) fn env(&self) -> state::Env<'_> {
+        state::Env {
+            cfg: &self.cfg,
+            clock: &self.clock,
+        }
+    }
+
+    /// Reserves a log slot at arrival, so requests are listed in arrival order.
+    pub(crate) fn log_start(&self, req: RecordedRequest) -> u64 {
+        let mut log = lock(&self.log);
+        let slot = log.next;
+        log.next += 1;
+        log.entries.push((slot, req));
+        slot
+    }
+
+    pub(crate) fn log_finish(&self, slot: u64, status: u16) {
+        let mut log = lock(&self.log);
+        if let Some((_, r)) = log.entries.iter_mut().rev().find(|(s, _)| *s == slot) {
+            r.status = status;
+        }
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.log)
+            .entries
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    pub(crate) fn add_fault(&self, fault: Fault) {
+        if fault.times > 0 {
+            lock(&self.faults).push(fault);
+        }
+    }
+
+    pub(crate) fn faults(&self) -> Vec<Fault> {
+        lock(&self.faults).clone()
+    }
+
+    /// Takes one shot of the first fault matching the request, if any.
+    pub(crate) fn take_fault(&self, method: &str, path: &str) -> Option<Fault> {
+        let mut faults = lock(&self.faults);
+        let i = faults.iter().position(|f| f.matches(method, path))?;
+        let fired = faults[i].clone();
+        faults[i].times -= 1;
+        if faults[i].times == 0 {
+            faults.remove(i);
+        }
+        Some(fired)
+    }
+
+    pub(crate) fn reset(&self) {
+        lock(&self.log).entries.clear();
+        lock(&self.faults).clear();
+    }
+
+    pub(crate) fn task_status(&self, id: &str) -> Option<String> {
+        let now = Instant::now();
+        let env = self.env();
+        let mut world = self.world();
+        world
+            .advance_task(id, now, &env)
+            .map(|t| t.status().as_str().to_string())
+    }
+}
+
+/// A running mock Smooth server. Dropping it (or [`MockSmooth::shutdown`]) stops the server.
+pub struct MockSmooth {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    stop: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for MockSmooth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockSmooth")
+            .field("addr", &self.addr)
+            .field("cfg", &self.inner.cfg)
+            .finish()
+    }
+}
+
+impl MockSmooth {
+    /// Starts a mock on `127.0.0.1:0`.
+    pub async fn start(cfg: MockConfig) -> std::io::Result<MockSmooth> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        MockSmooth::start_on(listener, cfg).await
+    }
+
+    /// Starts a mock serving on `listener`.
+    pub async fn start_on(listener: TcpListener, cfg: MockConfig) -> std::io::Result<MockSmooth> {
+        use axum::serve::ListenerExt;
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(Inner::new(cfg));
+        let app = routes::router(inner.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        let join = tokio::spawn(server.into_future());
+        Ok(MockSmooth {
+            addr,
+            inner,
+            stop: Some(stop),
+            join: Some(join),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/api/v1`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+
+    /// The configuration this mock runs with.
+    pub fn config(&self) -> &MockConfig {
+        &self.inner.cfg
+    }
+
+    /// Every API request received, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.requests()
+    }
+
+    /// Requests with this method and path (a `*` segment matches any one segment).
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.inner
+            .requests()
+            .iter()
+            .filter(|r| method_matches(method, &r.method) && path_matches(path, &r.path))
+            .count()
+    }
+
+    pub fn inject_fault(&self, fault: Fault) {
+        self.inner.add_fault(fault);
+    }
+
+    /// Forgets recorded requests and pending faults (tasks, profiles, files stay).
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+
+    /// Current status of a task (`waiting`, `running`, `done`, `failed`, `cancelled`).
+    pub fn task_status(&self, id: &str) -> Option<String> {
+        self.inner.task_status(id)
+    }
+
+    /// Resolves when the task first becomes terminal; returns the instant it was marked
+    /// terminal (the scheduled instant, not the moment this future noticed). `None` if unknown.
+    pub async fn wait_terminal(&self, id: &str) -> Option<Instant> {
+        loop {
+            let (mut changed, next) = {
+                let now = Instant::now();
+                let env = self.inner.env();
+                let mut world = self.inner.world();
+                let task = world.advance_task(id, now, &env)?;
+                if let Some(at) = task.terminal_at() {
+                    return Some(at);
+                }
+                (task.subscribe(), task.next_due())
+            };
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        _ = changed.changed() => {}
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                    }
+                }
+                None => {
+                    let _ = changed.changed().await;
+                }
+            }
+        }
+    }
+
+    /// Stops the server: no new connections, pending long-polls answer at once.
+    pub async fn shutdown(mut self) {
+        self.signal_stop();
+        if let Some(mut join) = self.join.take()
+            && tokio::time::timeout(Duration::from_secs(2), &mut join)
+                .await
+                .is_err()
+        {
+            join.abort();
+        }
+    }
+
+    fn signal_stop(&mut self) {
+        self.inner.shutdown.send_replace(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for MockSmooth {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
+
+/// Runs a mock on `listener` until `shutdown` resolves.
+pub async fn serve_until(
+    listener: TcpListener,
+    cfg: MockConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mock = MockSmooth::start_on(listener, cfg).await?;
+    tracing::info!(base_url = %mock.base_url(), "mock Smooth API listening");
+    shutdown.await;
+    tracing::info!("mock Smooth API shutting down");
+    mock.shutdown().await;
+    Ok(())
+}
