@@ -1,3 +1,28 @@
+//! `smooth-mcp`: a Model Context Protocol server that gives AI assistants the Smooth browser
+//! agent. The binary (`main.rs`) is thin wiring; this library is the server.
+//!
+//! A tool call travels one way, and its result comes back the same way:
+//!
+//! ```text
+//! MCP client ─► transport ─► mcp (tool handler) ─► smooth_api::watch (task watcher)
+//!                                                 ─► smooth_api::SmoothClient ─► HTTP
+//! ```
+//!
+//! * [`config`]: every flag and environment variable, and their conversion into the settings
+//!   each layer takes. Nothing else reads the command line.
+//! * [`transport`]: how clients reach the server — stdio and Streamable HTTP (bearer tokens,
+//!   Host/Origin checks, body limits). Wiring only: no tool logic.
+//! * [`mcp`]: the tools, one module per family (tasks, sessions, files, profiles, extensions),
+//!   their argument checks, result shapes, output caps, progress and the one bounded wait they
+//!   share. It makes no HTTP calls of its own: everything goes through the watcher or the client.
+//! * [`sessions`]: the sessions this process opened — the idle reaper and closing them at
+//!   shutdown, so nobody pays for a browser left open. Knows nothing of MCP.
+//! * [`signal`]: SIGINT/SIGTERM, shared by every long-running mode.
+//!
+//! The Smooth REST client and the task watcher live in the `smooth-api` crate, which knows
+//! nothing of MCP; the fake Smooth API used by `--mock` and the tests is the `smooth-mock`
+//! crate, which shares no types with `smooth-api` so that it checks the wire format.
+
 pub mod config;
 pub mod mcp;
 pub mod sessions;
