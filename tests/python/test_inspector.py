@@ -1,4 +1,4 @@
-"""A third, independent client: the MCP Inspector CLI (TypeScript SDK), and its `--strict`
+"""An independent client: the MCP Inspector CLI (TypeScript SDK), and its `--strict`
 tool-schema lint, which flags what strict hosts reject (errors: bare `true` sub-schemas) and
 what is less portable (warnings: `type` arrays, schemas with no keyword). We require 0 and 0,
 for the default tool set and `--toolsets all`, over stdio and Streamable HTTP.
