@@ -1,4 +1,5 @@
 pub mod config;
+pub mod escape;
 pub mod mcp;
 pub mod sessions;
 pub mod signal;
