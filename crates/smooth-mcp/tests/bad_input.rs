@@ -157,8 +157,7 @@ impl StdioServer {
             "unanswered output: {:?}",
             String::from_utf8_lossy(&rest)
         );
-        let stderr = self.stderr.lock().unwrap().clone();
-        stderr
+        self.stderr.lock().unwrap().clone()
     }
 }
 
