@@ -197,6 +197,9 @@ async fn stdio_answers_every_bad_line() {
     );
     s.expect_error(after.as_bytes(), json!(42), -32600).await;
     s.expect_error(deep.as_bytes(), null.clone(), -32700).await;
+    // Longer than the 16 MiB line cap: dropped unread, but answered.
+    s.expect_error(&vec![b'x'; 16 * 1024 * 1024 + 10], null.clone(), -32600)
+        .await;
 
     // Valid JSON that is not a JSON-RPC request.
     for line in ["[]", "42", "{}", r#"{"jsonrpc":"2.0"}"#] {
