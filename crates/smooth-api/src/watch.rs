@@ -312,13 +312,13 @@ impl TaskWatch {
                     self.pause(self.poll_interval).await;
                 }
                 Err(e) if e.is_transient() => {
-                    tracing::debug!(task = %self.id, error = %e, "transient poll error");
+                    tracing::debug!(task = ?self.id, error = %e, "transient poll error");
                     self.state().last_error = Some(e.to_string());
                     self.pause(backoff).await;
                     backoff = (backoff * 2).min(MAX_ERROR_BACKOFF);
                 }
                 Err(e) => {
-                    tracing::info!(task = %self.id, error = %e, "stopped watching task");
+                    tracing::info!(task = ?self.id, error = %e, "stopped watching task");
                     self.state().fatal = Some(Arc::new(e));
                     self.notify();
                 }
@@ -416,7 +416,7 @@ impl TaskWatch {
         let id = self.id.clone();
         tokio::spawn(async move {
             if let Err(e) = client.send_event(&id, &answer).await {
-                tracing::warn!(task = %id, error = %e, "could not answer an agent tool call");
+                tracing::warn!(task = ?id, error = %e, "could not answer an agent tool call");
             }
         });
     }

@@ -24,6 +24,7 @@
 //! crate, which shares no types with `smooth-api` so that it checks the wire format.
 
 pub mod config;
+pub mod escape;
 pub mod mcp;
 pub mod sessions;
 pub mod signal;

@@ -180,11 +180,13 @@ impl<S, T: serde::de::DeserializeOwned>
                     format!("`{path}`: ")
                 };
                 // This prefix is how rmcp knows to answer with a tool error the model can read.
+                // serde quotes unknown fields and variants raw: escape their control characters.
+                let message = format!(
+                    "failed to deserialize parameters: {field}{}",
+                    e.into_inner()
+                );
                 rmcp::ErrorData::invalid_params(
-                    format!(
-                        "failed to deserialize parameters: {field}{}",
-                        e.into_inner()
-                    ),
+                    crate::escape::controls(&message).into_owned(),
                     None,
                 )
             })

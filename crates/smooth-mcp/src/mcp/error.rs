@@ -26,8 +26,11 @@ pub fn invalid(msg: impl Into<String>) -> ToolError {
 }
 
 impl IntoContents for ToolError {
+    /// Messages quote client text (ids, paths, names): its control characters are escaped.
     fn into_contents(self) -> Vec<ContentBlock> {
-        vec![ContentBlock::text(self.to_string())]
+        vec![ContentBlock::text(
+            crate::escape::controls(&self.to_string()).into_owned(),
+        )]
     }
 }
 

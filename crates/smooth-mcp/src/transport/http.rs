@@ -6,7 +6,8 @@
 //!   `Origin`, when a browser sends one, against loopback origins plus `--allowed-origin`:
 //!   both enforced by rmcp with the lists built here, answering 403;
 //! * bearer tokens compared in constant time on every `/mcp` request (401 otherwise);
-//! * request bodies capped (413);
+//! * request bodies capped (413); a JSON body that is not a JSON-RPC message rmcp can take
+//!   is answered 400 with a JSON-RPC error ([`super::jsonrpc_guard`]);
 //! * a client's own Smooth key (`X-Smooth-Api-Key`, with `--client-keys`) is read by the tools
 //!   from the request's `http::request::Parts`; nothing here logs or keeps a header value.
 //!
@@ -252,8 +253,12 @@ pub fn router(
         client_keys: opts.client_keys,
         in_flight,
     };
-    mcp.layer(middleware::from_fn_with_state(guard, guard_mcp))
-        .route(HEALTH_PATH, get(health))
+    mcp.layer(middleware::from_fn_with_state(
+        opts.max_body_bytes,
+        super::jsonrpc_guard::http_layer,
+    ))
+    .layer(middleware::from_fn_with_state(guard, guard_mcp))
+    .route(HEALTH_PATH, get(health))
 }
 
 async fn health() -> impl IntoResponse {

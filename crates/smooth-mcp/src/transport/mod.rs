@@ -1,4 +1,5 @@
 //! How MCP clients reach the server. Wiring only: the tools live in `crate::mcp`.
 
 pub mod http;
+pub mod jsonrpc_guard;
 pub mod stdio;

@@ -3,13 +3,15 @@ use std::sync::Arc;
 
 use rmcp::ServiceExt;
 
+use super::jsonrpc_guard;
 use crate::mcp::{AppState, SmoothServer};
 
 /// Serves one client on stdin/stdout until it disconnects or `shutdown` resolves.
+///
+/// Lines pass through [`jsonrpc_guard::Stdio`], which answers malformed ones itself.
 pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let running = SmoothServer::new(state)
-        .serve(rmcp::transport::stdio())
-        .await?;
+    let (guard, pipe) = jsonrpc_guard::Stdio::start(tokio::io::stdin(), tokio::io::stdout());
+    let running = SmoothServer::new(state).serve(pipe).await?;
     let ct = running.cancellation_token();
     tokio::select! {
         reason = running.waiting() => {
@@ -20,5 +22,6 @@ pub async fn serve(state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> 
             ct.cancel();
         }
     }
+    guard.finish().await;
     Ok(())
 }
