@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used)] // tests fail loudly
 //! Start-up configuration errors, through the real binary: they stop it before it serves.
 
 use std::process::{Command, Stdio};
