@@ -61,11 +61,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             smooth_mock::serve_until(listener, mock.mock_config(), shutdown_signal()).await?,
         );
     }
-    #[allow(unused_mut)] // `--mock` rewrites the client's URL and key
-    let mut config = cli.server.into_config()?;
-    // Held for the whole run: dropping it stops the embedded mock.
+    let config = cli.server.into_config()?;
+    // The mock is held for the whole run: dropping it stops it.
     #[cfg(feature = "mock")]
-    let _mock = embedded_mock(&mut config).await?;
+    let (config, _mock) = embedded_mock(config).await?;
     if config.client.api_key.is_none() && !config.settings.client_keys {
         tracing::warn!(
             "no Smooth API key: set SMOOTH_API_KEY (tools will say how){}",
@@ -102,10 +101,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// With `--mock`: starts the embedded mock and points the client at it.
 #[cfg(feature = "mock")]
 async fn embedded_mock(
-    config: &mut ServerConfig,
-) -> anyhow::Result<Option<smooth_mock::MockSmooth>> {
+    mut config: ServerConfig,
+) -> anyhow::Result<(ServerConfig, Option<smooth_mock::MockSmooth>)> {
     if !config.mock {
-        return Ok(None);
+        return Ok((config, None));
     }
     let mock = smooth_mock::MockSmooth::start(ServerConfig::embedded_mock_config())
         .await
@@ -116,7 +115,7 @@ async fn embedded_mock(
     );
     config.client.base_url = mock.base_url();
     config.client.api_key = smooth_api::ApiKey::new("mock-key");
-    Ok(Some(mock))
+    Ok((config, Some(mock)))
 }
 
 async fn finish(state: &Arc<AppState>, keep_sessions: bool) {
