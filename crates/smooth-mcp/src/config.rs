@@ -1,378 +1,107 @@
-//! Command-line flags and environment variables. Every setting is both.
+//! Configuration: the flags and environment variables (every setting is both), one struct
+//! per `--help` section ([`ServerArgs`]), and their conversion into what each layer takes
+//! ([`ServerConfig`]). The dependency runs one way: the transports take [`HttpOptions`]
+//! from here and know nothing of the flags; nothing here knows the transports.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+mod args;
+mod http;
+mod server;
 
-use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
-use crate::mcp::{Secret, Toolset};
-use smooth_api::{ApiKey, DEFAULT_BASE_URL};
+pub use args::{
+    BrowserArgs, ConnectionArgs, HttpArgs, McpTasks, ServerArgs, SessionArgs, ToolArgs, Transport,
+    TransportArgs, UploadArgs, WaitArgs,
+};
+pub use http::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
+#[cfg(feature = "mock")]
+pub use server::MockArgs;
+pub use server::{ConfigError, ServerConfig, TransportConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "smooth-mcp", version, about = "MCP server for the Smooth browser agent", long_about = None)]
 pub struct Cli {
+    #[cfg(feature = "mock")]
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
 
-#[derive(Debug, Subcommand)]
+#[cfg(feature = "mock")]
+#[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Serve the mock Smooth API over HTTP (for tests, demos and benchmarks).
-    Mock {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        listen: SocketAddr,
-        /// Seconds a one-shot task runs before it is done.
-        #[arg(long, default_value_t = 2.0)]
-        run_seconds: f64,
-        /// Hold polls open until something happens, up to this many seconds (0 = off).
-        #[arg(long, default_value_t = 0.0)]
-        long_poll_seconds: f64,
-    },
+    Mock(MockArgs),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum McpTasks {
-    Auto,
-    Off,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Transport {
-    Stdio,
-    Http,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ServerArgs {
-    /// Smooth API key (falls back to CIRCLEMIND_API_KEY, the official SDK's variable).
-    #[arg(long, env = "SMOOTH_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-
-    /// Smooth API base URL; `…/api/` and `…/api/v1` are both accepted.
-    #[arg(long, env = "SMOOTH_BASE_URL", default_value = DEFAULT_BASE_URL)]
-    pub base_url: String,
-
-    /// Run against an embedded mock of the Smooth API: no account needed, results are simulated.
-    #[arg(long, env = "SMOOTH_MCP_MOCK")]
-    pub mock: bool,
-
-    /// Seconds between polls of a live task (when Smooth does not long-poll).
-    #[arg(long, env = "SMOOTH_MCP_POLL_INTERVAL", default_value_t = 1.0, value_parser = positive_secs)]
-    pub poll_interval: f64,
-
-    /// Per-request HTTP timeout towards Smooth, in seconds (polls may be held open by Smooth).
-    #[arg(long, env = "SMOOTH_MCP_HTTP_TIMEOUT", default_value_t = 60.0, value_parser = positive_secs)]
-    pub http_timeout: f64,
-
-    /// Seconds a tool waits for a task before returning its id and status (default wait budget).
-    #[arg(long, env = "SMOOTH_MCP_WAIT_SECONDS", default_value_t = 45)]
-    pub wait_seconds: u64,
-
-    /// The largest `wait_seconds` a call may ask for. Keep it under your client's tool timeout
-    /// (Claude Desktop gives up after about 60 s).
-    #[arg(long, env = "SMOOTH_MCP_MAX_WAIT_SECONDS", default_value_t = 55)]
-    pub max_wait_seconds: u64,
-
-    /// Cap, in characters, on the task output returned in one result; the rest is cut with a note.
-    #[arg(long, env = "SMOOTH_MCP_OUTPUT_CAP", default_value_t = 20_000)]
-    pub output_cap: usize,
-
-    /// The largest `max_steps` any task may use (a cost bound the model cannot exceed).
-    #[arg(long, env = "SMOOTH_MCP_MAX_STEPS_CAP", default_value_t = 128, value_parser = clap::value_parser!(u32).range(2..=128))]
-    pub max_steps_cap: u32,
-
-    /// Directories `upload_file` may read from (repeat or comma-separate). Default: the working directory.
-    #[arg(
-        long = "allow-dir",
-        env = "SMOOTH_MCP_ALLOWED_DIRS",
-        value_delimiter = ','
-    )]
-    pub allow_dirs: Vec<PathBuf>,
-
-    /// Largest file `upload_file` will send, in MiB.
-    #[arg(long, env = "SMOOTH_MCP_MAX_UPLOAD_MB", default_value_t = 50)]
-    pub max_upload_mb: u64,
-
-    /// Minutes after which an unused session opened by this server is closed (0 = never).
-    #[arg(long, env = "SMOOTH_MCP_IDLE_SESSION_MINUTES", default_value_t = 15.0)]
-    pub idle_session_minutes: f64,
-
-    /// Leave sessions open when the server exits (they keep costing money until closed).
-    #[arg(long, env = "SMOOTH_MCP_KEEP_SESSIONS")]
-    pub keep_sessions: bool,
-
-    /// Seconds between progress heartbeats while a task runs (at most 10).
-    #[arg(long, env = "SMOOTH_MCP_HEARTBEAT_SECONDS", default_value_t = 5.0, value_parser = heartbeat_secs)]
-    pub heartbeat_seconds: f64,
-
-    /// Run run_browser_task and session run_task as MCP tasks for clients that declare the
-    /// Tasks extension (`auto`), or never (`off`: for clients that declare it but cannot
-    /// handle a task result, such as the MCP Inspector CLI 2.12).
-    #[arg(long, env = "SMOOTH_MCP_TASKS", value_enum, default_value_t = McpTasks::Auto)]
-    pub mcp_tasks: McpTasks,
-
-    /// Tool families to list (comma-separated): core (always on), files, profiles,
-    /// extensions, or all. Unlisted tools are neither shown to the model nor callable.
-    #[arg(
-        long,
-        env = "SMOOTH_MCP_TOOLSETS",
-        value_delimiter = ',',
-        default_value = Toolset::DEFAULT_NAMES,
-        value_parser = toolset_name
-    )]
-    pub toolsets: Vec<String>,
-
-    /// Device for tasks and sessions that do not choose one (Smooth's default: desktop).
-    #[arg(long, env = "SMOOTH_MCP_DEFAULT_DEVICE", value_parser = ["desktop", "mobile", "desktop-lg"])]
-    pub default_device: Option<String>,
-
-    /// Agent for tasks that do not choose one (Smooth's default: smooth).
-    #[arg(long, env = "SMOOTH_MCP_DEFAULT_AGENT", value_parser = ["smooth", "smooth-lite"])]
-    pub default_agent: Option<String>,
-
-    /// Proxy for every browser unless a call gives its own, e.g. `http://host:8080` or
-    /// `socks5://host:1080`.
-    #[arg(long, env = "SMOOTH_MCP_PROXY_SERVER")]
-    pub proxy_server: Option<String>,
-
-    /// User name for --proxy-server.
-    #[arg(long, env = "SMOOTH_MCP_PROXY_USERNAME", requires = "proxy_server")]
-    pub proxy_username: Option<String>,
-
-    /// Password for --proxy-server; prefer the environment variable (flags show in `ps`).
-    /// Sent only to Smooth, never logged or shown to the model.
-    #[arg(
-        long,
-        env = "SMOOTH_MCP_PROXY_PASSWORD",
-        hide_env_values = true,
-        requires = "proxy_server",
-        value_parser = secret
-    )]
-    pub proxy_password: Option<Secret>,
-
-    /// Extension ids (from upload_extension) every browser loads unless a call lists its own.
-    #[arg(long, env = "SMOOTH_MCP_DEFAULT_EXTENSIONS", value_delimiter = ',')]
-    pub default_extensions: Vec<String>,
-
-    /// Agent tools every task gets, as a JSON object, e.g. `{"screenshot": {"full_page": true}}`.
-    #[arg(long, env = "SMOOTH_MCP_DEFAULT_ADDITIONAL_TOOLS", value_parser = json_object)]
-    pub default_additional_tools: Option<serde_json::Map<String, serde_json::Value>>,
-
-    /// Ad blocking for browsers whose call does not say (Smooth's default: true).
-    #[arg(long, env = "SMOOTH_MCP_USE_ADBLOCK", value_parser = BoolishValueParser::new())]
-    pub use_adblock: Option<bool>,
-
-    /// Automatic CAPTCHA solving for browsers whose call does not say (Smooth's default: true).
-    #[arg(long, env = "SMOOTH_MCP_USE_CAPTCHA_SOLVER", value_parser = BoolishValueParser::new())]
-    pub use_captcha_solver: Option<bool>,
-
-    /// Stealth mode for browsers whose call does not say (Smooth's default: true).
-    #[arg(long, env = "SMOOTH_MCP_USE_STEALTH", value_parser = BoolishValueParser::new())]
-    pub use_stealth: Option<bool>,
-
-    /// Show the mouse pointer in live views and recordings (Smooth's default: false).
-    #[arg(long, env = "SMOOTH_MCP_SHOW_CURSOR", value_parser = BoolishValueParser::new())]
-    pub show_cursor: Option<bool>,
-
-    /// Experimental feature flags (a JSON object) for browsers whose call gives none.
-    #[arg(long, env = "SMOOTH_MCP_EXPERIMENTAL_FEATURES", value_parser = json_object)]
-    pub experimental_features: Option<serde_json::Map<String, serde_json::Value>>,
-
-    /// A client certificate (.p12 file) every browser presents to sites that ask for one;
-    /// repeat or comma-separate for several. Read once at start-up.
-    #[arg(
-        long = "client-certificate",
-        env = "SMOOTH_MCP_CLIENT_CERTIFICATES",
-        value_delimiter = ','
-    )]
-    pub client_certificates: Vec<std::path::PathBuf>,
-
-    /// Password of the --client-certificate files; prefer the environment variable. Sent only
-    /// to Smooth, never logged or shown to the model.
-    #[arg(
-        long,
-        env = "SMOOTH_MCP_CLIENT_CERTIFICATE_PASSWORD",
-        hide_env_values = true
-    )]
-    pub client_certificate_password: Option<String>,
-
-    /// How the MCP client connects.
-    #[arg(long, env = "SMOOTH_MCP_TRANSPORT", value_enum, default_value_t = Transport::Stdio)]
-    pub transport: Transport,
-
-    /// Address for `--transport http`. Anything but loopback needs `--auth-token`.
-    #[arg(long, env = "SMOOTH_MCP_LISTEN", default_value = "127.0.0.1:8931")]
-    pub listen: SocketAddr,
-
-    /// HTTP: bearer token every `/mcp` request must carry (`Authorization: Bearer …`).
-    /// Repeat or comma-separate to accept several (e.g. while rotating). Required to listen
-    /// on a non-loopback address.
-    #[arg(
-        long = "auth-token",
-        env = "SMOOTH_MCP_AUTH_TOKEN",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub auth_tokens: Vec<String>,
-
-    /// HTTP: extra `Host` names (or `host:port`) accepted besides the loopback ones, e.g. the
-    /// public name of the server; `*` accepts any (only behind a proxy that checks Host).
-    #[arg(
-        long = "allowed-host",
-        env = "SMOOTH_MCP_ALLOWED_HOSTS",
-        value_delimiter = ','
-    )]
-    pub allowed_hosts: Vec<String>,
-
-    /// HTTP: browser origins (e.g. `https://app.example.com`, `https://chat.example.com:8443`)
-    /// allowed besides loopback ones; a request with any other `Origin` gets 403. Requests
-    /// without an `Origin` (non-browser clients) are not affected.
-    #[arg(
-        long = "allowed-origin",
-        env = "SMOOTH_MCP_ALLOWED_ORIGINS",
-        value_delimiter = ','
-    )]
-    pub allowed_origins: Vec<String>,
-
-    /// HTTP: largest request body, in MiB (larger ones get 413).
-    #[arg(long, env = "SMOOTH_MCP_MAX_BODY_MB", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub max_body_mb: u64,
-
-    /// HTTP: let each client send its own Smooth key in the `X-Smooth-Api-Key` header, used
-    /// for that request only (never logged or stored); requests without it use the server's key.
-    #[arg(long, env = "SMOOTH_MCP_CLIENT_KEYS")]
-    pub client_keys: bool,
-
-    /// HTTP: serve without MCP sessions, so any replica can answer any request (the choice
-    /// behind a load balancer; no sticky sessions needed).
-    #[arg(long, env = "SMOOTH_MCP_STATELESS")]
-    pub stateless: bool,
-
-    /// HTTP: on SIGINT/SIGTERM, seconds in-flight calls may take to finish before they are cut
-    /// off (default: --max-wait-seconds + 5, so every call can return normally).
-    #[arg(long, env = "SMOOTH_MCP_DRAIN_SECONDS", value_parser = drain_secs)]
-    pub drain_seconds: Option<f64>,
-
-    /// Log filter for stderr (e.g. `info`, `smooth_mcp=debug`).
-    #[arg(long, env = "SMOOTH_MCP_LOG", default_value = "info")]
-    pub log_level: String,
-}
-
-fn toolset_name(s: &str) -> Result<String, String> {
-    Toolset::parse_list(&[s])?;
-    Ok(s.trim().to_ascii_lowercase())
-}
-
-fn secret(s: &str) -> Result<Secret, String> {
-    Ok(Secret::new(s))
-}
-
-fn json_object(s: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    match serde_json::from_str(s) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err("must be a JSON object, e.g. {\"screenshot\": {\"full_page\": true}}".into()),
-        Err(e) => Err(format!("is not valid JSON: {e}")),
-    }
-}
-
-fn positive_secs(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if v.is_finite() && v > 0.0 && v <= 3600.0 {
-        Ok(v)
-    } else {
-        Err("must be more than 0 and at most 3600 seconds".into())
-    }
-}
-
-fn drain_secs(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if v.is_finite() && (0.0..=3600.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err("must be between 0 and 3600 seconds".into())
-    }
-}
-
-fn heartbeat_secs(s: &str) -> Result<f64, String> {
-    let v = positive_secs(s)?;
-    if v <= 10.0 {
-        Ok(v)
-    } else {
-        Err("must be at most 10 seconds".into())
-    }
-}
-
-impl ServerArgs {
-    /// The key from the flag or `SMOOTH_API_KEY`, else `CIRCLEMIND_API_KEY`.
-    pub fn resolved_api_key(&self) -> Option<ApiKey> {
-        self.api_key.clone().and_then(ApiKey::new).or_else(|| {
-            std::env::var("CIRCLEMIND_API_KEY")
-                .ok()
-                .and_then(ApiKey::new)
-        })
+impl Cli {
+    /// Parses the process's arguments and environment; on an error prints clap's message
+    /// and exits.
+    pub fn parse_or_exit() -> Self {
+        Self::parse_checked_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
 
-    pub fn poll_interval(&self) -> Duration {
-        Duration::from_secs_f64(self.poll_interval)
-    }
-
-    pub fn http_timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.http_timeout)
-    }
-
-    pub fn heartbeat(&self) -> Duration {
-        Duration::from_secs_f64(self.heartbeat_seconds)
-    }
-
-    /// How long in-flight HTTP calls may run after a shutdown signal.
-    pub fn drain_timeout(&self) -> Duration {
-        self.drain_seconds.map_or_else(
-            || Duration::from_secs(self.max_wait_seconds.saturating_add(5)),
-            Duration::from_secs_f64,
-        )
-    }
-
-    pub fn idle_session_timeout(&self) -> Option<Duration> {
-        (self.idle_session_minutes > 0.0)
-            .then(|| Duration::from_secs_f64(self.idle_session_minutes * 60.0))
-    }
-
-    /// Checks what clap cannot; the message says what to change.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.wait_seconds > self.max_wait_seconds {
-            return Err(format!(
-                "--wait-seconds ({}) is larger than --max-wait-seconds ({})",
-                self.wait_seconds, self.max_wait_seconds
-            ));
+    /// Parses like clap, then applies the rule clap cannot say: the [`HttpArgs`] are for
+    /// `--transport http` only.
+    pub fn parse_checked_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut cmd = Self::command();
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        let cli = Self::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
+        if cli.serves_mcp() && cli.server.transport.transport != Transport::Http {
+            refuse_http_args(&mut cmd, &matches)?;
         }
-        if self.output_cap < 500 {
-            return Err("--output-cap must be at least 500 characters".into());
+        Ok(cli)
+    }
+
+    fn serves_mcp(&self) -> bool {
+        #[cfg(feature = "mock")]
+        if self.command.is_some() {
+            return false;
         }
-        if !self.idle_session_minutes.is_finite() || self.idle_session_minutes < 0.0 {
-            return Err("--idle-session-minutes must be 0 or more".into());
-        }
-        if self.transport == Transport::Http {
-            // Before anything starts: a bad token or an unprotected address is a config error.
-            let opts =
-                crate::transport::http::HttpOptions::from_args(self).map_err(|e| e.to_string())?;
-            crate::transport::http::check_bind(&opts).map_err(|e| e.to_string())?;
-        }
-        if self.client_keys && self.transport != Transport::Http {
-            return Err(
-                "--client-keys only applies to --transport http (a stdio server has one user: \
-                 set SMOOTH_API_KEY instead)"
-                    .into(),
-            );
-        }
-        Ok(())
+        true
     }
 }
+
+/// Fails on the first member of the [`HttpArgs`] group that was set, by flag or environment.
+fn refuse_http_args(cmd: &mut clap::Command, matches: &ArgMatches) -> Result<(), clap::Error> {
+    let Some(group) = HttpArgs::group_id() else {
+        return Ok(());
+    };
+    let members: Vec<clap::Id> = cmd
+        .get_groups()
+        .filter(|g| g.get_id() == &group)
+        .flat_map(|g| g.get_args().cloned())
+        .collect();
+    for id in members {
+        let Some(arg) = cmd.get_arguments().find(|a| a.get_id() == &id) else {
+            continue;
+        };
+        let long = arg.get_long().unwrap_or(id.as_str());
+        let given = match matches.value_source(id.as_str()) {
+            Some(ValueSource::CommandLine) => format!("--{long}"),
+            Some(ValueSource::EnvVariable) => match arg.get_env() {
+                Some(env) => format!("{} (for --{long})", env.to_string_lossy()),
+                None => format!("--{long}"),
+            },
+            _ => continue,
+        };
+        return Err(cmd.error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "{given} only applies to --transport http; add `--transport http` (or \
+                 SMOOTH_MCP_TRANSPORT=http) or remove it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use schemars::JsonSchema;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -193,47 +194,12 @@ impl<S, T: serde::de::DeserializeOwned>
     }
 }
 
-/// A secret argument (a proxy password): deserialized like a string, never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl JsonSchema for Secret {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Secret".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        String::json_schema(generator)
-    }
-}
-
 /// A proxy the browser goes through. The credentials travel with the server they belong to.
 #[derive(Debug, Clone)]
 pub struct Proxy {
     pub server: String,
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    pub password: Option<SecretString>,
 }
 
 /// Task options the operator sets once (flags or environment). A call's own value wins.
@@ -287,7 +253,8 @@ pub struct BrowserOptions {
     pub proxy_server: Option<String>,
     pub proxy_username: Option<String>,
     /// Never shown back.
-    pub proxy_password: Option<Secret>,
+    #[schemars(with = "Option<String>")]
+    pub proxy_password: Option<SecretString>,
     pub use_adblock: Option<bool>,
     pub use_captcha_solver: Option<bool>,
     pub use_stealth: Option<bool>,
@@ -327,7 +294,8 @@ impl BrowserOptions {
         if let Some(p) = proxy {
             req.proxy_server = Some(p.server);
             req.proxy_username = p.username;
-            req.proxy_password = p.password.map(|s| s.0);
+            // The one place the password leaves its wrapper: into the request sent to Smooth.
+            req.proxy_password = p.password.map(|s| s.expose_secret().to_owned());
         }
         req.use_adblock = self.use_adblock.or(defaults.use_adblock);
         req.use_captcha_solver = self.use_captcha_solver.or(defaults.use_captcha_solver);

@@ -34,6 +34,13 @@ impl IntoContents for ToolError {
     }
 }
 
+/// Where the embedded mock is built in, how to try the tools without an account.
+const MOCK_HINT: &str = if cfg!(feature = "mock") {
+    " To try the tools without an account, start the server with --mock."
+} else {
+    ""
+};
+
 impl ToolError {
     /// An upstream failure, with advice that fits what was being done (`doing`, e.g.
     /// "creating the task") and the id involved, if any.
@@ -43,8 +50,7 @@ impl ToolError {
                 return Self::Smooth(format!(
                     "No Smooth API key is configured, so {doing} was not attempted. Set SMOOTH_API_KEY \
                      in the \"env\" of this server's entry in your MCP client configuration (get a key \
-                     at https://app.smooth.sh), then restart the server. To try the tools without an \
-                     account, start the server with --mock."
+                     at https://app.smooth.sh), then restart the server.{MOCK_HINT}"
                 ));
             }
             SmoothError::Api { status: 401, .. } => {

@@ -1,7 +1,8 @@
 //! Streamable HTTP: MCP at `/mcp` (rmcp's `StreamableHttpService` in axum) and `GET /healthz`.
 //!
 //! Security model:
-//! * loopback bind by default; any other address needs a bearer token ([`check_bind`]);
+//! * loopback bind by default; any other address needs a bearer token
+//!   ([`HttpOptions::check_bind`], also checked at start-up by `crate::config`);
 //! * `Host` checked against loopback names plus `--allowed-host` (DNS rebinding), and
 //!   `Origin`, when a browser sends one, against loopback origins plus `--allowed-origin`:
 //!   both enforced by rmcp with the lists built here, answering 403;
@@ -30,12 +31,11 @@ use futures::StreamExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use subtle::{Choice, ConstantTimeEq};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::ServerArgs;
+use crate::config::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
 use crate::mcp::{AppState, CLIENT_KEY_HEADER, SmoothServer};
 
 /// Where MCP is served.
@@ -56,27 +56,12 @@ const LOOPBACK_ORIGINS: [&str; 6] = [
 ];
 /// After the drain, how long open streams get to close before the server stops waiting.
 const CLOSE_BOUND: Duration = Duration::from_secs(3);
-/// Tokens shorter than this are accepted with a warning.
-const SHORT_TOKEN: usize = 16;
 
 /// Why the HTTP transport could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error(
-        "refusing to listen on {addr} without an auth token: it is not a loopback address, so \
-         anyone who can reach it could run browsers billed to your Smooth account. Set \
-         SMOOTH_MCP_AUTH_TOKEN (or --auth-token) to a long random secret (e.g. `openssl rand \
-         -hex 32`) and give it to your clients as `Authorization: Bearer <token>`, or listen on \
-         127.0.0.1"
-    )]
-    UnprotectedBind { addr: SocketAddr },
-    #[error("an empty --auth-token / SMOOTH_MCP_AUTH_TOKEN entry was given; remove it")]
-    EmptyToken,
-    #[error(
-        "an --auth-token contains characters an HTTP header cannot carry; use letters, digits \
-         and -._~+/= only"
-    )]
-    BadToken,
+    #[error(transparent)]
+    Config(#[from] HttpConfigError),
     #[error("listening on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -86,134 +71,30 @@ pub enum HttpError {
     Serve(std::io::Error),
 }
 
-/// Bearer tokens, never printed.
-#[derive(Clone, Default)]
-pub struct AuthTokens(Arc<Vec<Vec<u8>>>);
-
-impl std::fmt::Debug for AuthTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AuthTokens({} × ***)", self.0.len())
+/// rmcp's configuration: Host and Origin allow-lists (loopback plus the operator's), body
+/// cap, sessions or none.
+fn rmcp_config(opts: &HttpOptions, ct: CancellationToken) -> StreamableHttpServerConfig {
+    let config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(ct)
+        .with_legacy_session_mode(!opts.stateless)
+        .with_max_request_body_bytes(opts.max_body_bytes)
+        .with_allowed_origins(
+            LOOPBACK_ORIGINS
+                .iter()
+                .map(|o| (*o).to_owned())
+                .chain(opts.allowed_origins.iter().cloned()),
+        )
+        .enforce_origin_validation();
+    if opts.any_host() {
+        config.disable_allowed_hosts()
+    } else {
+        config.with_allowed_hosts(
+            LOOPBACK_HOSTS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .chain(opts.allowed_hosts.iter().cloned()),
+        )
     }
-}
-
-impl AuthTokens {
-    /// Trims each token; refuses empty ones and ones no header could carry.
-    pub fn new(raw: &[String]) -> Result<Self, HttpError> {
-        let mut tokens = Vec::with_capacity(raw.len());
-        for t in raw {
-            let t = t.trim();
-            if t.is_empty() {
-                return Err(HttpError::EmptyToken);
-            }
-            if !t.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(HttpError::BadToken);
-            }
-            tokens.push(t.as_bytes().to_vec());
-        }
-        Ok(Self(Arc::new(tokens)))
-    }
-
-    fn any_short(&self) -> bool {
-        self.0.iter().any(|t| t.len() < SHORT_TOKEN)
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    /// Whether `presented` equals one of the tokens. Every token is compared, each in time
-    /// that depends only on the token's own length.
-    pub fn accepts(&self, presented: &[u8]) -> bool {
-        let mut any = Choice::from(0);
-        for token in self.0.iter() {
-            any |= ct_eq(presented, token);
-        }
-        any.into()
-    }
-}
-
-fn ct_eq(presented: &[u8], token: &[u8]) -> Choice {
-    let mut same = (presented.len() as u64).ct_eq(&(token.len() as u64));
-    for (i, t) in token.iter().enumerate() {
-        same &= presented.get(i).copied().unwrap_or(0).ct_eq(t);
-    }
-    same
-}
-
-/// Everything the HTTP transport needs besides the shared [`AppState`].
-#[derive(Debug, Clone)]
-pub struct HttpOptions {
-    pub listen: SocketAddr,
-    pub tokens: AuthTokens,
-    /// Accepted besides [`LOOPBACK_HOSTS`]; `*` accepts any.
-    pub allowed_hosts: Vec<String>,
-    /// Accepted besides [`LOOPBACK_ORIGINS`].
-    pub allowed_origins: Vec<String>,
-    pub max_body_bytes: usize,
-    pub stateless: bool,
-    pub client_keys: bool,
-    /// How long in-flight calls may run after a shutdown signal.
-    pub drain: Duration,
-}
-
-impl HttpOptions {
-    pub fn from_args(args: &ServerArgs) -> Result<Self, HttpError> {
-        let mb = usize::try_from(args.max_body_mb).unwrap_or(usize::MAX);
-        Ok(Self {
-            listen: args.listen,
-            tokens: AuthTokens::new(&args.auth_tokens)?,
-            allowed_hosts: clean(&args.allowed_hosts),
-            allowed_origins: clean(&args.allowed_origins),
-            max_body_bytes: mb.saturating_mul(1024 * 1024),
-            stateless: args.stateless,
-            client_keys: args.client_keys,
-            drain: args.drain_timeout(),
-        })
-    }
-
-    fn any_host(&self) -> bool {
-        self.allowed_hosts.iter().any(|h| h == "*")
-    }
-
-    fn rmcp_config(&self, ct: CancellationToken) -> StreamableHttpServerConfig {
-        let config = StreamableHttpServerConfig::default()
-            .with_cancellation_token(ct)
-            .with_legacy_session_mode(!self.stateless)
-            .with_max_request_body_bytes(self.max_body_bytes)
-            .with_allowed_origins(
-                LOOPBACK_ORIGINS
-                    .iter()
-                    .map(|o| (*o).to_owned())
-                    .chain(self.allowed_origins.iter().cloned()),
-            )
-            .enforce_origin_validation();
-        if self.any_host() {
-            config.disable_allowed_hosts()
-        } else {
-            config.with_allowed_hosts(
-                LOOPBACK_HOSTS
-                    .iter()
-                    .map(|h| (*h).to_owned())
-                    .chain(self.allowed_hosts.iter().cloned()),
-            )
-        }
-    }
-}
-
-fn clean(list: &[String]) -> Vec<String> {
-    list.iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Refuses a non-loopback address without a token.
-pub fn check_bind(opts: &HttpOptions) -> Result<(), HttpError> {
-    if !opts.listen.ip().is_loopback() && !opts.tokens.is_enabled() {
-        return Err(HttpError::UnprotectedBind { addr: opts.listen });
-    }
-    Ok(())
 }
 
 #[derive(Clone)]
@@ -236,7 +117,7 @@ pub fn router(
     // One server value for every session or request: it holds only shared handles.
     let server = SmoothServer::new(state);
     let factory = move || Ok(server.clone());
-    let config = opts.rmcp_config(ct);
+    let config = rmcp_config(opts, ct);
     let mcp = if opts.stateless {
         Router::new().route_service(
             MCP_PATH,
@@ -349,13 +230,13 @@ fn unauthorized() -> Response {
     response
 }
 
-/// Binds `opts.listen` (after [`check_bind`]) and serves until `shutdown` resolves.
+/// Binds `opts.listen` (after [`HttpOptions::check_bind`]) and serves until `shutdown` resolves.
 pub async fn serve(
     state: Arc<AppState>,
     opts: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
-    check_bind(&opts)?;
+    opts.check_bind()?;
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| HttpError::Bind {
@@ -456,37 +337,8 @@ mod tests {
     use super::*;
 
     fn tokens(list: &[&str]) -> AuthTokens {
-        let owned: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+        let owned: Vec<secrecy::SecretString> = list.iter().map(|s| (*s).into()).collect();
         AuthTokens::new(&owned).expect("valid tokens")
-    }
-
-    #[test]
-    fn tokens_match_exactly() {
-        let t = tokens(&["first-token-0123456789", "second-token-0123456789"]);
-        assert!(t.accepts(b"first-token-0123456789"));
-        assert!(t.accepts(b"second-token-0123456789"));
-        assert!(!t.accepts(b"first-token-012345678"));
-        assert!(!t.accepts(b"first-token-01234567890"));
-        assert!(!t.accepts(b""));
-        assert!(!t.accepts(b"FIRST-TOKEN-0123456789"));
-    }
-
-    #[test]
-    fn empty_and_unprintable_tokens_are_refused() {
-        assert!(matches!(
-            AuthTokens::new(&["ok-token-0123456789".into(), " ".into()]),
-            Err(HttpError::EmptyToken)
-        ));
-        assert!(matches!(
-            AuthTokens::new(&["has space inside".into()]),
-            Err(HttpError::BadToken)
-        ));
-    }
-
-    #[test]
-    fn token_debug_hides_values() {
-        let t = tokens(&["secret-value-0123456789"]);
-        assert!(!format!("{t:?}").contains("secret"));
     }
 
     #[test]
@@ -514,26 +366,5 @@ mod tests {
             HeaderValue::from_static("abc-0123456789-xyz"),
         );
         assert!(!authorized(&t, &h));
-    }
-
-    #[test]
-    fn non_loopback_needs_a_token() {
-        let mut opts = HttpOptions {
-            listen: "0.0.0.0:8931".parse().expect("addr"),
-            tokens: AuthTokens::default(),
-            allowed_hosts: vec![],
-            allowed_origins: vec![],
-            max_body_bytes: 1,
-            stateless: false,
-            client_keys: false,
-            drain: Duration::ZERO,
-        };
-        let err = check_bind(&opts).expect_err("refused");
-        assert!(err.to_string().contains("SMOOTH_MCP_AUTH_TOKEN"));
-        opts.tokens = tokens(&["a-long-enough-token-123"]);
-        assert!(check_bind(&opts).is_ok());
-        opts.tokens = AuthTokens::default();
-        opts.listen = "[::1]:8931".parse().expect("addr");
-        assert!(check_bind(&opts).is_ok());
     }
 }

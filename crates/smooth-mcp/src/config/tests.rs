@@ -1,0 +1,135 @@
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::parse_checked_from(std::iter::once("smooth-mcp").chain(args.iter().copied()))
+}
+
+#[test]
+fn http_flags_need_the_http_transport() {
+    for args in [
+        &["--client-keys"][..],
+        &["--listen", "127.0.0.1:9000"],
+        &["--auth-token", "a-long-enough-token-123"],
+        &["--stateless"],
+        &["--drain-seconds", "3"],
+        &["--transport", "stdio", "--allowed-host", "mcp.example.com"],
+    ] {
+        let err = parse(args).expect_err("refused without --transport http");
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{args:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!(
+                "{} only applies to --transport http",
+                args.iter()
+                    .find(|a| a.starts_with("--") && **a != "--transport")
+                    .expect("a flag")
+            )),
+            "{message}"
+        );
+    }
+    let cli = parse(&["--transport", "http", "--client-keys", "--stateless"]).expect("accepted");
+    assert!(cli.server.transport.http.client_keys);
+    assert!(
+        parse(&[]).is_ok(),
+        "the defaults of the HTTP group do not count as given"
+    );
+}
+
+#[test]
+fn debug_output_shows_no_secret() {
+    let secrets = [
+        "sk-the-api-key-0123",
+        "the-auth-token-0123456789",
+        "second-token-0123456789",
+        "the-proxy-password",
+        "the-certificate-password",
+    ];
+    let cli = parse(&[
+        "--api-key",
+        secrets[0],
+        "--transport",
+        "http",
+        "--auth-token",
+        &format!("{},{}", secrets[1], secrets[2]),
+        "--proxy-server",
+        "http://proxy.example.com:8080",
+        "--proxy-password",
+        secrets[3],
+        "--client-certificate-password",
+        secrets[4],
+    ])
+    .expect("parsed");
+    let shown = format!("{cli:?}");
+    assert!(
+        shown.contains("proxy.example.com"),
+        "the rest is shown: {shown}"
+    );
+    for secret in secrets {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    let config = cli.server.into_config().expect("valid");
+    let shown = format!("{config:?}");
+    assert!(shown.contains("proxy.example.com"), "{shown}");
+    for secret in secrets {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}
+
+#[test]
+fn http_options_come_from_the_http_group() {
+    let cli = parse(&[
+        "--transport",
+        "http",
+        "--listen",
+        "0.0.0.0:9000",
+        "--auth-token",
+        " a-long-enough-token-123 ",
+        "--allowed-host",
+        "mcp.example.com, ,*",
+        "--max-body-mb",
+        "2",
+        "--wait-seconds",
+        "20",
+        "--max-wait-seconds",
+        "30",
+    ])
+    .expect("parsed");
+    let config = cli.server.into_config().expect("valid");
+    let TransportConfig::Http(http) = config.transport else {
+        panic!("http transport expected");
+    };
+    assert_eq!(http.listen.to_string(), "0.0.0.0:9000");
+    assert!(http.tokens.accepts(b"a-long-enough-token-123"));
+    assert_eq!(http.allowed_hosts, ["mcp.example.com", "*"]);
+    assert_eq!(http.max_body_bytes, 2 * 1024 * 1024);
+    assert_eq!(http.drain, std::time::Duration::from_secs(35));
+    assert!(!config.settings.client_keys);
+}
+
+#[test]
+fn an_unprotected_address_is_a_config_error() {
+    let cli = parse(&["--transport", "http", "--listen", "0.0.0.0:9000"]).expect("parsed");
+    let err = cli.server.into_config().expect_err("refused");
+    assert!(err.to_string().contains("SMOOTH_MCP_AUTH_TOKEN"), "{err}");
+}
+
+#[test]
+fn waits_are_checked() {
+    let cli = parse(&["--wait-seconds", "60", "--max-wait-seconds", "55"]).expect("parsed");
+    let err = cli.server.into_config().expect_err("refused");
+    assert!(err.to_string().contains("--wait-seconds (60)"), "{err}");
+}
+
+#[cfg(not(feature = "mock"))]
+#[test]
+fn without_the_mock_feature_there_is_no_mock() {
+    assert!(parse(&["--mock"]).is_err());
+    assert!(parse(&["mock"]).is_err());
+}
+
+#[cfg(feature = "mock")]
+#[test]
+fn the_mock_subcommand_ignores_the_transport_rule() {
+    let cli = parse(&["mock", "--listen", "127.0.0.1:9999"]).expect("parsed");
+    assert!(matches!(cli.command, Some(Command::Mock(_))));
+}
