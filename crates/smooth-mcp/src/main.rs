@@ -101,6 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         api_key,
         request_timeout: args.http_timeout(),
         retry: RetryPolicy::default(),
+        user_agent: Some(concat!("smooth-mcp/", env!("CARGO_PKG_VERSION")).to_owned()),
     })
     .map_err(anyhow::Error::msg)?;
     let state = AppState::new(
