@@ -154,3 +154,8 @@ pub use client::{
 };
 pub use error::{ClientBuildError, SmoothError};
 pub use types::*;
+
+/// Compiles the README's example with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
