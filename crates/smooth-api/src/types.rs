@@ -115,7 +115,6 @@ pub struct CustomTool {
 
 /// Where a task or session is in its life; the last three are final.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     /// Queued for a browser.
@@ -132,6 +131,15 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// Every status, in the order of a task's life.
+    pub const ALL: [Self; 5] = [
+        Self::Waiting,
+        Self::Running,
+        Self::Done,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
     /// `done`, `failed` or `cancelled`: nothing will change any more.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Done | Self::Failed | Self::Cancelled)
@@ -146,6 +154,20 @@ impl TaskStatus {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
         }
+    }
+}
+
+/// A plain string enum: the derive would turn the variants' docs into a `oneOf` of
+/// described constants, several times the size of what tool schemas need.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for TaskStatus {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TaskStatus".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names = Self::ALL.map(Self::as_str);
+        schemars::json_schema!({"type": "string", "enum": names})
     }
 }
 
@@ -354,8 +376,7 @@ mod tests {
 
     #[test]
     fn status_names_match_the_wire() {
-        use TaskStatus::*;
-        for s in [Waiting, Running, Done, Failed, Cancelled] {
+        for s in TaskStatus::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
             assert_eq!(
                 serde_json::from_value::<TaskStatus>(json!(s.to_string())).unwrap(),
