@@ -1,31 +1,63 @@
+//! [`SmoothClient`]: one method per endpoint over four private helpers (`get`, `post_json`,
+//! `post_multipart`, `delete`), which share one retrying `call`.
+
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::HeaderValue;
 use reqwest::{Method, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::error::{SmoothError, error_message};
-use super::types::{
+use crate::error::{ClientBuildError, SmoothError, error_message};
+use crate::types::{
     Extension, IdResponse, Profile, ProfileList, TaskEvent, TaskRequest, TaskResponse,
 };
 
+/// Smooth's hosted API.
 pub const DEFAULT_BASE_URL: &str = "https://api.smooth.sh/api/v1";
 
-/// An API key that never shows itself in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+/// This library's product token, sent after the caller's own ([`ClientConfig::user_agent`]).
+const USER_AGENT: &str = concat!("smooth-api/", env!("CARGO_PKG_VERSION"));
+
+/// A Smooth API key. It never shows itself in `Debug` output, is wiped from memory when
+/// dropped, and is only read where the `apikey` header is built.
+#[derive(Clone)]
+pub struct ApiKey(SecretString);
 
 impl ApiKey {
-    /// `None` for an empty or blank key.
+    /// The key, trimmed; `None` for an empty or blank key.
     pub fn new(key: impl Into<String>) -> Option<Self> {
-        let key = key.into().trim().to_owned();
-        (!key.is_empty()).then_some(Self(key))
+        let key = key.into();
+        let trimmed = key.trim();
+        (!trimmed.is_empty()).then(|| Self(SecretString::from(trimmed.to_owned())))
     }
 
-    pub fn expose(&self) -> &str {
-        &self.0
+    /// The account this key speaks for, as an id that does not reveal the key.
+    pub fn account_id(&self) -> AccountId {
+        // SipHash keyed with one random key per process: the id is stable within the
+        // process (all it is used for), and without that key it says nothing about the API
+        // key nor can a colliding key be searched for offline. A 64-bit id keeps the chance
+        // of two accounts colliding negligible for the few accounts one process serves.
+        static HASHER: OnceLock<RandomState> = OnceLock::new();
+        let hasher = HASHER.get_or_init(RandomState::new);
+        AccountId(hasher.hash_one(self.0.expose_secret()))
+    }
+
+    /// The `apikey` header; marked sensitive so HTTP/2 never indexes it.
+    fn header(&self) -> Result<HeaderValue, SmoothError> {
+        let mut value = HeaderValue::from_str(self.0.expose_secret()).map_err(|_| {
+            SmoothError::Transport(
+                "the API key holds characters an HTTP header cannot carry".to_owned(),
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 }
 
@@ -35,11 +67,26 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// How requests that are safe to repeat are retried.
+/// Identifies the account behind an [`ApiKey`] within this process, without holding the
+/// key: what the [`Watcher`](crate::watch::Watcher) keys its tasks by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountId(u64);
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountId({:016x})", self.0)
+    }
+}
+
+/// How requests that are safe to repeat are retried: exponential backoff with jitter.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
+    /// Retries after the first attempt.
     pub max_retries: usize,
+    /// The first pause.
     pub min_delay: Duration,
+    /// The longest pause; a `Retry-After` longer than this (and than 10 s) is not waited
+    /// for: the error is returned instead.
     pub max_delay: Duration,
 }
 
@@ -53,12 +100,34 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What [`SmoothClient::new`] needs. `ClientConfig { api_key, ..Default::default() }` talks
+/// to the hosted API.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
+    /// `https://host/api/v1` (also accepted: `…/api` and `…/api/`).
     pub base_url: String,
+    /// `None` builds a client whose calls fail with [`SmoothError::MissingKey`] until
+    /// [`SmoothClient::with_key`] gives it one.
     pub api_key: Option<ApiKey>,
+    /// Limit for one HTTP exchange, retries not included.
     pub request_timeout: Duration,
+    /// Retries of requests that are safe to repeat.
     pub retry: RetryPolicy,
+    /// Your product token (`my-app/1.2`), sent before this library's own
+    /// (`my-app/1.2 smooth-api/0.1.0`).
+    pub user_agent: Option<String>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: None,
+            request_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            user_agent: None,
+        }
+    }
 }
 
 /// The Smooth REST client. Cheap to clone: clones share one connection pool.
@@ -80,24 +149,26 @@ impl fmt::Debug for SmoothClient {
 }
 
 /// Accepts `…/api/`, `…/api` and `…/api/v1` (with or without a trailing slash).
-pub fn normalize_base_url(raw: &str) -> Result<Url, String> {
+pub fn normalize_base_url(raw: &str) -> Result<Url, ClientBuildError> {
+    let invalid = |reason: String| ClientBuildError::InvalidBaseUrl {
+        url: raw.to_owned(),
+        reason,
+    };
     let trimmed = raw.trim().trim_end_matches('/');
     let full = if trimmed.ends_with("/v1") {
         trimmed.to_owned()
     } else {
         format!("{trimmed}/v1")
     };
-    let url = Url::parse(&full).map_err(|e| format!("invalid Smooth base URL {raw:?}: {e}"))?;
+    let url = Url::parse(&full).map_err(|e| invalid(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(format!(
-            "invalid Smooth base URL {raw:?}: use http(s)://host/api/v1"
-        ));
+        return Err(invalid("use http(s)://host/api/v1".to_owned()));
     }
     Ok(url)
 }
 
 /// Which requests may be sent again after a failure.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Repeat {
     /// GET, DELETE, and event posts that carry our own event id.
     Safe,
@@ -109,7 +180,7 @@ enum Repeat {
 enum Body {
     None,
     Json(Value),
-    Multipart {
+    File {
         file_name: String,
         bytes: Vec<u8>,
         purpose: Option<String>,
@@ -117,14 +188,21 @@ enum Body {
 }
 
 impl SmoothClient {
-    pub fn new(cfg: ClientConfig) -> Result<Self, String> {
+    /// Builds a client; nothing is sent until the first call.
+    pub fn new(cfg: ClientConfig) -> Result<Self, ClientBuildError> {
         let base = normalize_base_url(&cfg.base_url)?;
+        let agent = match &cfg.user_agent {
+            Some(product) => format!("{} {USER_AGENT}", product.trim()),
+            None => USER_AGENT.to_owned(),
+        };
+        let agent = HeaderValue::from_str(&agent)
+            .map_err(|_| ClientBuildError::InvalidUserAgent(agent.clone()))?;
         let http = reqwest::Client::builder()
             .timeout(cfg.request_timeout)
             .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout))
-            .user_agent(concat!("smooth-mcp/", env!("CARGO_PKG_VERSION")))
+            .user_agent(agent)
             .build()
-            .map_err(|e| format!("could not build the HTTP client: {e}"))?;
+            .map_err(ClientBuildError::Http)?;
         Ok(Self {
             http,
             base,
@@ -133,7 +211,7 @@ impl SmoothClient {
         })
     }
 
-    /// The same client speaking for another account (a per-request key over HTTP).
+    /// The same client (and connection pool) speaking for another account.
     pub fn with_key(&self, key: Option<ApiKey>) -> Self {
         Self {
             key,
@@ -141,190 +219,195 @@ impl SmoothClient {
         }
     }
 
+    /// Whether calls can be made at all.
     pub fn has_key(&self) -> bool {
         self.key.is_some()
     }
 
-    pub fn key(&self) -> Option<&ApiKey> {
-        self.key.as_ref()
+    /// The account of this client's key, if it has one.
+    pub fn account(&self) -> Option<AccountId> {
+        self.key.as_ref().map(ApiKey::account_id)
     }
 
+    /// The normalized base URL, ending in `/v1`.
     pub fn base_url(&self) -> &str {
         self.base.as_str()
     }
 
+    /// `POST /task`: starts a task, or with `task: None` opens a session. Never repeated
+    /// once sent.
     pub async fn create_task(&self, req: &TaskRequest) -> Result<TaskResponse, SmoothError> {
-        let body = serde_json::to_value(req).map_err(|e| SmoothError::Decode(e.to_string()))?;
-        self.call(
-            Method::POST,
-            &["task"],
-            &[],
-            Body::Json(body),
-            Repeat::OnlyIfUnsent,
-        )
-        .await
+        self.post_json(&["task"], req, Repeat::OnlyIfUnsent).await
     }
 
-    /// `GET /task`: newest first; `before` is unix seconds.
+    /// `GET /task`: tasks and sessions of the account, newest first; `before` is unix seconds.
     pub async fn list_tasks(
         &self,
         before: Option<f64>,
         limit: Option<u32>,
     ) -> Result<Vec<TaskResponse>, SmoothError> {
-        let mut query = Vec::new();
-        if let Some(t) = before {
-            query.push(("t", t.to_string()));
-        }
-        if let Some(l) = limit {
-            query.push(("l", l.to_string()));
-        }
-        self.call(Method::GET, &["task"], &query, Body::None, Repeat::Safe)
-            .await
+        let query = [
+            ("t", before.map(|t| t.to_string())),
+            ("l", limit.map(|l| l.to_string())),
+        ];
+        self.get(&["task"], &query).await
     }
 
-    /// `GET /task/{id}`: 200 (terminal) and 202 (live) both succeed.
+    /// `GET /task/{id}`: the task with its events after `event_t` (epoch ms), and with
+    /// `downloads` the download archive's URL. Live (202) and ended (200) tasks both succeed.
     pub async fn get_task(
         &self,
         id: &str,
         event_t: i64,
         downloads: bool,
     ) -> Result<TaskResponse, SmoothError> {
-        let mut query = vec![("event_t", event_t.to_string())];
-        if downloads {
-            query.push(("downloads", "true".to_owned()));
-        }
-        self.call(Method::GET, &["task", id], &query, Body::None, Repeat::Safe)
-            .await
+        let query = [
+            ("event_t", Some(event_t.to_string())),
+            ("downloads", downloads.then(|| "true".to_owned())),
+        ];
+        self.get(&["task", id], &query).await
     }
 
-    /// Cancels a task or force-closes a session.
+    /// `DELETE /task/{id}`: cancels a task or force-closes a session.
     pub async fn cancel_task(&self, id: &str) -> Result<bool, SmoothError> {
-        self.call(Method::DELETE, &["task", id], &[], Body::None, Repeat::Safe)
-            .await
+        self.delete(&["task", id]).await
     }
 
-    /// Posts an event; its `id` must be set so a retry cannot act twice.
+    /// `POST /task/{id}/event`: returns the event id. Retried only when the event carries
+    /// its own `id` (Smooth then ignores a repeat), else only if it was never sent.
     pub async fn send_event(
         &self,
         task_id: &str,
         event: &TaskEvent,
     ) -> Result<String, SmoothError> {
-        let body = serde_json::to_value(event).map_err(|e| SmoothError::Decode(e.to_string()))?;
         let repeat = if event.id.is_some() {
             Repeat::Safe
         } else {
             Repeat::OnlyIfUnsent
         };
         let r: IdResponse = self
-            .call(
-                Method::POST,
-                &["task", task_id, "event"],
-                &[],
-                Body::Json(body),
-                repeat,
-            )
+            .post_json(&["task", task_id, "event"], event, repeat)
             .await?;
         Ok(r.id)
     }
 
+    /// `POST /profile`: a new browser profile (cookies and storage kept across sessions).
     pub async fn create_profile(&self, id: Option<&str>) -> Result<Profile, SmoothError> {
-        self.call(
-            Method::POST,
-            &["profile"],
-            &[],
-            Body::Json(serde_json::json!({ "id": id })),
-            Repeat::OnlyIfUnsent,
-        )
-        .await
+        let body = serde_json::json!({ "id": id });
+        self.post_json(&["profile"], &body, Repeat::OnlyIfUnsent)
+            .await
     }
 
+    /// `GET /profile`: the account's profiles (old servers list ids only).
     pub async fn list_profiles(&self) -> Result<Vec<Profile>, SmoothError> {
-        let list: ProfileList = self
-            .call(Method::GET, &["profile"], &[], Body::None, Repeat::Safe)
-            .await?;
+        let list: ProfileList = self.get(&["profile"], &[]).await?;
         Ok(list.into_profiles())
     }
 
+    /// `DELETE /profile/{id}`.
     pub async fn delete_profile(&self, id: &str) -> Result<bool, SmoothError> {
-        self.call(
-            Method::DELETE,
-            &["profile", id],
-            &[],
-            Body::None,
-            Repeat::Safe,
-        )
-        .await
+        self.delete(&["profile", id]).await
     }
 
+    /// `POST /file`: uploads a file for tasks to use (`TaskRequest::files`); returns its id.
     pub async fn upload_file(
         &self,
         file_name: &str,
         bytes: Vec<u8>,
         purpose: Option<&str>,
     ) -> Result<String, SmoothError> {
-        let body = Body::Multipart {
-            file_name: file_name.to_owned(),
-            bytes,
-            purpose: purpose.map(str::to_owned),
-        };
         let r: IdResponse = self
-            .call(Method::POST, &["file"], &[], body, Repeat::OnlyIfUnsent)
+            .post_multipart(&["file"], file_name, bytes, purpose)
             .await?;
         Ok(r.id)
     }
 
+    /// `DELETE /file/{id}`.
     pub async fn delete_file(&self, id: &str) -> Result<bool, SmoothError> {
-        self.call(Method::DELETE, &["file", id], &[], Body::None, Repeat::Safe)
-            .await
+        self.delete(&["file", id]).await
     }
 
+    /// `POST /extension`: uploads a browser extension (a zip); returns its id.
     pub async fn upload_extension(
         &self,
         file_name: &str,
         bytes: Vec<u8>,
     ) -> Result<String, SmoothError> {
-        let body = Body::Multipart {
-            file_name: file_name.to_owned(),
-            bytes,
-            purpose: None,
-        };
         let r: IdResponse = self
-            .call(
-                Method::POST,
-                &["extension"],
-                &[],
-                body,
-                Repeat::OnlyIfUnsent,
-            )
+            .post_multipart(&["extension"], file_name, bytes, None)
             .await?;
         Ok(r.id)
     }
 
+    /// `GET /extension`: the account's extensions.
     pub async fn list_extensions(&self) -> Result<Vec<Extension>, SmoothError> {
-        self.call(Method::GET, &["extension"], &[], Body::None, Repeat::Safe)
+        self.get(&["extension"], &[]).await
+    }
+
+    /// `DELETE /extension/{id}`, the path both official SDKs use (Smooth's OpenAPI
+    /// document names another).
+    pub async fn delete_extension(&self, id: &str) -> Result<bool, SmoothError> {
+        self.delete(&["extension", id]).await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        query: &[(&str, Option<String>)],
+    ) -> Result<T, SmoothError> {
+        let url = self.url(path, query);
+        self.call(Method::GET, url, Body::None, Repeat::Safe).await
+    }
+
+    async fn delete<T: DeserializeOwned>(&self, path: &[&str]) -> Result<T, SmoothError> {
+        let url = self.url(path, &[]);
+        self.call(Method::DELETE, url, Body::None, Repeat::Safe)
             .await
     }
 
-    /// `DELETE /extension/{id}`, the path both SDKs use (the OpenAPI document differs).
-    pub async fn delete_extension(&self, id: &str) -> Result<bool, SmoothError> {
-        self.call(
-            Method::DELETE,
-            &["extension", id],
-            &[],
-            Body::None,
-            Repeat::Safe,
-        )
-        .await
+    async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        body: &impl Serialize,
+        repeat: Repeat,
+    ) -> Result<T, SmoothError> {
+        // Our request types always encode; the error path is for completeness.
+        let body = serde_json::to_value(body).map_err(|e| SmoothError::Decode(e.to_string()))?;
+        let url = self.url(path, &[]);
+        self.call(Method::POST, url, Body::Json(body), repeat).await
     }
 
-    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+    /// Uploads are never repeated once sent: each would create another file.
+    async fn post_multipart<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        file_name: &str,
+        bytes: Vec<u8>,
+        purpose: Option<&str>,
+    ) -> Result<T, SmoothError> {
+        let body = Body::File {
+            file_name: file_name.to_owned(),
+            bytes,
+            purpose: purpose.map(str::to_owned),
+        };
+        let url = self.url(path, &[]);
+        self.call(Method::POST, url, body, Repeat::OnlyIfUnsent)
+            .await
+    }
+
+    /// The base URL plus `path` (each part one percent-encoded segment, so ids cannot
+    /// escape it) and the query pairs that are set.
+    fn url(&self, path: &[&str], query: &[(&str, Option<String>)]) -> Url {
         let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            // Ids are pushed as single segments, so they are percent-encoded.
-            path.pop_if_empty().extend(segments);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(path);
         }
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+        let set: Vec<(&str, &str)> = query
+            .iter()
+            .filter_map(|(k, v)| Some((*k, v.as_deref()?)))
+            .collect();
+        if !set.is_empty() {
+            url.query_pairs_mut().extend_pairs(set);
         }
         url
     }
@@ -332,20 +415,18 @@ impl SmoothClient {
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
-        segments: &[&str],
-        query: &[(&str, String)],
+        url: Url,
         body: Body,
         repeat: Repeat,
     ) -> Result<T, SmoothError> {
-        let key = self.key.as_ref().ok_or(SmoothError::MissingKey)?;
-        let url = self.url(segments, query);
+        let key = self.key.as_ref().ok_or(SmoothError::MissingKey)?.header()?;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
             .with_max_times(self.retry.max_retries)
             .with_jitter();
         let max_delay = self.retry.max_delay;
-        let attempt = || self.send_once::<T>(method.clone(), url.clone(), key, &body);
+        let attempt = || self.send_once::<T>(method.clone(), url.clone(), key.clone(), &body);
         attempt
             .retry(backoff)
             .when(|e: &Failure| match repeat {
@@ -354,7 +435,7 @@ impl SmoothClient {
             })
             .adjust(move |e: &Failure, planned| match e.error.retry_after() {
                 // A server that asks for a longer pause than we would ever wait gets the
-                // error back instead of a stalled tool call.
+                // error back instead of a stalled call.
                 Some(wait) if wait > max_delay.max(Duration::from_secs(10)) => None,
                 Some(wait) => Some(wait),
                 None => planned,
@@ -370,17 +451,14 @@ impl SmoothClient {
         &self,
         method: Method,
         url: Url,
-        key: &ApiKey,
+        key: HeaderValue,
         body: &Body,
     ) -> Result<T, Failure> {
-        let mut req = self
-            .http
-            .request(method, url)
-            .header("apikey", key.expose());
+        let mut req = self.http.request(method, url).header("apikey", key);
         req = match body {
             Body::None => req,
             Body::Json(v) => req.json(v),
-            Body::Multipart {
+            Body::File {
                 file_name,
                 bytes,
                 purpose,
@@ -424,6 +502,7 @@ impl SmoothClient {
     }
 }
 
+/// Every successful answer is wrapped: `{"r": ...}`.
 #[derive(serde::Deserialize)]
 struct Envelope<T> {
     r: T,
@@ -463,26 +542,57 @@ mod tests {
             );
         }
         assert!(normalize_base_url("not a url").is_err());
-        assert!(normalize_base_url("ftp://x/api").is_err());
+        assert!(matches!(
+            normalize_base_url("ftp://x/api"),
+            Err(ClientBuildError::InvalidBaseUrl { .. })
+        ));
     }
 
     #[test]
-    fn ids_are_single_encoded_segments() {
+    fn ids_are_single_encoded_segments_and_unset_query_pairs_are_left_out() {
         let c = SmoothClient::new(ClientConfig {
             base_url: "http://h/api/v1".into(),
             api_key: ApiKey::new("k"),
-            request_timeout: Duration::from_secs(1),
-            retry: RetryPolicy::default(),
+            ..ClientConfig::default()
         })
         .unwrap();
-        let url = c.url(&["task", "-a/b?c"], &[("event_t", "5".into())]);
+        let url = c.url(
+            &["task", "-a/b?c"],
+            &[("event_t", Some("5".into())), ("downloads", None)],
+        );
         assert_eq!(url.as_str(), "http://h/api/v1/task/-a%2Fb%3Fc?event_t=5");
+        assert_eq!(
+            c.url(&["task"], &[("t", None)]).as_str(),
+            "http://h/api/v1/task"
+        );
     }
 
     #[test]
-    fn key_is_redacted_and_blank_is_none() {
+    fn user_agent_must_be_a_header_value() {
+        let cfg = ClientConfig {
+            user_agent: Some("bad\nagent".into()),
+            ..ClientConfig::default()
+        };
+        assert!(matches!(
+            SmoothClient::new(cfg),
+            Err(ClientBuildError::InvalidUserAgent(_))
+        ));
+    }
+
+    #[test]
+    fn key_is_redacted_trimmed_and_blank_is_none() {
         assert!(ApiKey::new("  ").is_none());
-        let k = ApiKey::new("cmzr-secret").unwrap();
+        let k = ApiKey::new(" cmzr-secret ").unwrap();
         assert!(!format!("{k:?}").contains("secret"));
+        assert_eq!(k.header().unwrap(), "cmzr-secret");
+        assert!(k.header().unwrap().is_sensitive());
+    }
+
+    #[test]
+    fn account_ids_follow_the_key_and_do_not_show_it() {
+        let a = ApiKey::new("cmzr-a").unwrap();
+        assert_eq!(a.account_id(), ApiKey::new(" cmzr-a").unwrap().account_id());
+        assert_ne!(a.account_id(), ApiKey::new("cmzr-b").unwrap().account_id());
+        assert!(!format!("{:?}", a.account_id()).contains("cmzr"));
     }
 }

@@ -1,22 +1,56 @@
+//! The errors of this crate: [`SmoothError`] for calls, [`ClientBuildError`] for
+//! [`SmoothClient::new`](crate::SmoothClient::new).
+
 use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
 
 /// What went wrong talking to Smooth. Messages never contain the API key or request bodies.
 #[derive(Debug, thiserror::Error)]
 pub enum SmoothError {
+    /// The client has no API key, so nothing was sent.
     #[error("no Smooth API key is configured")]
     MissingKey,
+    /// Smooth answered with an error status.
     #[error("Smooth answered HTTP {status}: {message}")]
     Api {
+        /// The HTTP status code.
         status: u16,
+        /// Smooth's explanation (its `detail`), in one line.
         message: String,
+        /// How long Smooth asked us to wait (`Retry-After`), if it did.
         retry_after: Option<Duration>,
     },
+    /// The request or its answer was lost on the way (DNS, connection, TLS, a cut stream).
     #[error("could not reach Smooth: {0}")]
     Transport(String),
+    /// No answer within the configured request timeout.
     #[error("Smooth did not answer in time")]
     Timeout,
-    #[error("Smooth sent a response this server could not read: {0}")]
+    /// The answer was not the JSON this client expects (or a request could not be encoded).
+    #[error("Smooth sent a response this client could not read: {0}")]
     Decode(String),
+}
+
+/// Why [`SmoothClient::new`](crate::SmoothClient::new) (or [`normalize_base_url`](crate::normalize_base_url))
+/// refused a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    /// The base URL is not an absolute `http(s)` URL.
+    #[error("invalid Smooth base URL {url:?}: {reason}")]
+    InvalidBaseUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The user agent cannot be sent as an HTTP header value.
+    #[error("invalid user agent {0:?}: use visible ASCII")]
+    InvalidUserAgent(String),
+    /// The HTTP client could not be set up (e.g. no TLS roots).
+    #[error("could not build the HTTP client: {0}")]
+    Http(reqwest::Error),
 }
 
 impl SmoothError {
@@ -29,6 +63,7 @@ impl SmoothError {
         }
     }
 
+    /// The HTTP status, when Smooth answered with an error.
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api { status, .. } => Some(*status),
@@ -66,43 +101,66 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// Turns a FastAPI error body (`{"detail": "..."}` or `{"detail": [{loc, msg, type}]}`, or
-/// anything else) into one readable line.
+/// Smooth's error body, FastAPI style: `{"detail": "..."}` or, for a rejected request
+/// body (422), `{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    detail: Detail,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Detail {
+    Message(String),
+    Invalid(Vec<Invalid>),
+    /// Anything else under `detail` is shown as JSON.
+    Other(Value),
+}
+
+/// One rejected field; `type` (the kind of check) adds nothing for a reader and is skipped.
+#[derive(Deserialize)]
+struct Invalid {
+    #[serde(default)]
+    loc: Vec<Value>,
+    msg: String,
+}
+
+impl Invalid {
+    /// `max_steps: must be <= 128` (the `body` prefix of every location is dropped).
+    fn line(&self) -> String {
+        let loc: Vec<String> = self
+            .loc
+            .iter()
+            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+            .filter(|p| p != "body")
+            .collect();
+        if loc.is_empty() {
+            self.msg.clone()
+        } else {
+            format!("{}: {}", loc.join("."), self.msg)
+        }
+    }
+}
+
+/// Turns an error body (Smooth's, or anything a proxy sends) into one readable line.
 pub(crate) fn error_message(status: u16, body: &str) -> String {
     const MAX: usize = 500;
-    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
-    let msg = match parsed.as_ref().and_then(|v| v.get("detail")) {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(items)) => items
+    let msg = match serde_json::from_str::<ErrorBody>(body) {
+        Ok(ErrorBody {
+            detail: Detail::Message(s),
+        }) => s,
+        Ok(ErrorBody {
+            detail: Detail::Invalid(items),
+        }) => items
             .iter()
-            .map(|item| {
-                let loc = item
-                    .get("loc")
-                    .and_then(|l| l.as_array())
-                    .map(|parts| {
-                        parts
-                            .iter()
-                            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
-                            .filter(|p| p != "body")
-                            .collect::<Vec<_>>()
-                            .join(".")
-                    })
-                    .unwrap_or_default();
-                let text = item
-                    .get("msg")
-                    .and_then(|m| m.as_str())
-                    .map_or_else(|| item.to_string(), str::to_owned);
-                if loc.is_empty() {
-                    text
-                } else {
-                    format!("{loc}: {text}")
-                }
-            })
+            .map(Invalid::line)
             .collect::<Vec<_>>()
             .join("; "),
-        Some(other) => other.to_string(),
-        None if body.trim().is_empty() => default_reason(status).to_owned(),
-        None => body.trim().to_owned(),
+        Ok(ErrorBody {
+            detail: Detail::Other(v),
+        }) => v.to_string(),
+        Err(_) if body.trim().is_empty() => default_reason(status).to_owned(),
+        Err(_) => body.trim().to_owned(),
     };
     truncate(&msg, MAX)
 }
@@ -142,6 +200,15 @@ mod tests {
             ),
             "max_steps: must be <= 128"
         );
+        assert_eq!(
+            error_message(
+                422,
+                r#"{"detail":[{"loc":["query",0],"msg":"bad"},{"msg":"worse"}]}"#
+            ),
+            "query.0: bad; worse"
+        );
+        assert_eq!(error_message(400, r#"{"detail":{"k":1}}"#), r#"{"k":1}"#);
+        assert_eq!(error_message(400, r#"{"error":"x"}"#), r#"{"error":"x"}"#);
         assert_eq!(error_message(502, "upstream exploded"), "upstream exploded");
         assert_eq!(error_message(503, ""), "Service Unavailable");
         assert!(error_message(500, &"x".repeat(2000)).chars().count() <= 501);

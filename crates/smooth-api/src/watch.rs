@@ -3,7 +3,11 @@
 //! A poller follows the `event_t` cursor, de-duplicates events by id, files action results
 //! under the event id that asked for them, and answers agent tool calls. It runs only while
 //! somebody is interested (an [`Interest`] guard is alive) and the task is live, so waiting is
-//! a cheap `watch` subscription, never a poller of its own. Knows nothing of MCP.
+//! a cheap `watch` subscription, never a poller of its own.
+//!
+//! Agent `tool_call` events are answered at once with a 400 ("not available"): the watcher
+//! runs no custom tools, and an unanswered call would park the agent until the task times
+//! out.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,14 +18,19 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::{ActionOutcome, SmoothClient, SmoothError, TaskEvent, TaskRequest, TaskResponse};
+use crate::{
+    AccountId, ActionOutcome, SmoothClient, SmoothError, TaskEvent, TaskRequest, TaskResponse,
+};
 
 /// Longest pause between polls after repeated transient errors.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(10);
 /// A watch nobody has used this long is dropped (a later call replays the task's events).
 const FORGET_UNUSED: Duration = Duration::from_secs(3600);
 
-/// Owns every task watch of this process.
+/// Which task, for whom: holding an id proves nothing about whose task it is.
+type WatchKey = (Option<AccountId>, String);
+
+/// Owns every task watch of this process. Cheap to clone: clones share the watches.
 #[derive(Clone)]
 pub struct Watcher {
     inner: Arc<WatcherInner>,
@@ -29,12 +38,12 @@ pub struct Watcher {
 
 struct WatcherInner {
     poll_interval: Duration,
-    /// Keyed by account as well as id: holding an id proves nothing about whose task it is.
-    tasks: Mutex<HashMap<(String, String), Arc<TaskWatch>>>,
+    tasks: Mutex<HashMap<WatchKey, Arc<TaskWatch>>>,
     last_sweep: Mutex<Instant>,
 }
 
 impl Watcher {
+    /// A watcher whose pollers ask for news every `poll_interval` (at once after news).
     pub fn new(poll_interval: Duration) -> Self {
         Self {
             inner: Arc::new(WatcherInner {
@@ -57,13 +66,9 @@ impl Watcher {
         Ok(watch)
     }
 
-    /// The watch of a task this process may not have created.
+    /// The watch of a task, created by this process or not; one per task and account.
     pub fn watch(&self, client: &SmoothClient, id: &str) -> Arc<TaskWatch> {
-        let account = client
-            .key()
-            .map(|k| k.expose().to_owned())
-            .unwrap_or_default();
-        let key = (account, id.to_owned());
+        let key = (client.account(), id.to_owned());
         let mut tasks = lock(&self.inner.tasks);
         self.sweep(&mut tasks);
         tasks
@@ -88,7 +93,7 @@ impl Watcher {
 
     /// Drops watches of tasks nobody has looked at for a long time (tasks abandoned while
     /// live would otherwise stay for the life of the process). At most once a minute.
-    fn sweep(&self, tasks: &mut HashMap<(String, String), Arc<TaskWatch>>) {
+    fn sweep(&self, tasks: &mut HashMap<WatchKey, Arc<TaskWatch>>) {
         let mut last = lock(&self.inner.last_sweep);
         if last.elapsed() < Duration::from_secs(60) {
             return;
@@ -114,17 +119,16 @@ pub struct TaskState {
     pub task: Option<TaskResponse>,
     /// The poller stopped for good (unknown task, bad key).
     pub fatal: Option<Arc<SmoothError>>,
-    /// The last transient error, cleared by the next good poll.
-    pub last_error: Option<String>,
-    /// How often the status changed; a waiter compares it to see a change.
-    pub status_changes: u64,
+    /// Events up to this epoch millisecond have been taken in.
     cursor: i64,
+    /// Ids of the events taken in (Smooth may send one again).
     seen: HashSet<String>,
     /// Actions sent by this process, by event id, with their result once it arrived.
     actions: HashMap<String, Option<ActionOutcome>>,
 }
 
 impl TaskState {
+    /// Whether the task has ended (`done`, `failed`, `cancelled`).
     pub fn is_terminal(&self) -> bool {
         self.task.as_ref().is_some_and(|t| t.status.is_terminal())
     }
@@ -135,7 +139,10 @@ impl TaskState {
     }
 }
 
+/// One task (or session) as the [`Watcher`] follows it; get one from [`Watcher::start`] or
+/// [`Watcher::watch`], read it with [`TaskWatch::state`], wait on it through an [`Interest`].
 pub struct TaskWatch {
+    /// The task (or session) id.
     pub id: String,
     client: SmoothClient,
     poll_interval: Duration,
@@ -147,7 +154,7 @@ pub struct TaskWatch {
     /// Last time somebody declared interest.
     touched: Mutex<Instant>,
     owner: std::sync::Weak<WatcherInner>,
-    key: (String, String),
+    key: WatchKey,
 }
 
 /// Keeps the poller of a task running while it lives.
@@ -163,7 +170,8 @@ impl Drop for Interest {
 }
 
 impl Interest {
-    /// Waits until something changed or `deadline` passed; `false` on the deadline.
+    /// Waits until something changed or `deadline` passed; `false` on the deadline (or if
+    /// the watch is gone).
     pub async fn changed(&mut self, deadline: Instant) -> bool {
         matches!(
             tokio::time::timeout_at(deadline, self.rx.changed()).await,
@@ -171,7 +179,8 @@ impl Interest {
         )
     }
 
-    /// Waits until `check` answers or `deadline` passes.
+    /// Waits until `check` answers (it is asked now and after every change) or `deadline`
+    /// passes; `None` on the deadline.
     pub async fn until<R>(
         &mut self,
         deadline: Instant,
@@ -190,15 +199,17 @@ impl Interest {
 }
 
 impl TaskWatch {
+    /// What is known now. Hold the guard briefly: the poller waits for it.
     pub fn state(&self) -> MutexGuard<'_, TaskState> {
         lock(&self.state)
     }
 
-    /// The account (API key) this task is watched for.
-    pub fn account(&self) -> &str {
-        &self.key.0
+    /// The account this task is watched for (`None`: a client without a key).
+    pub fn account(&self) -> Option<AccountId> {
+        self.key.0
     }
 
+    /// A copy of what is known now.
     pub fn snapshot(&self) -> TaskState {
         self.state().clone()
     }
@@ -234,7 +245,8 @@ impl TaskWatch {
         Ok(event_id)
     }
 
-    /// Registers an action sent earlier (e.g. by another call) so its result is kept.
+    /// Registers an action sent earlier (by another caller, or before this watch was
+    /// forgotten) so its result is kept when it arrives.
     pub fn expect_action(&self, event_id: &str) {
         self.state()
             .actions
@@ -242,15 +254,17 @@ impl TaskWatch {
             .or_insert(None);
     }
 
-    /// Cancels a task or force-closes a session, and records the outcome at once.
+    /// Cancels a task or force-closes a session, and wakes the poller so the end shows
+    /// up at once.
     pub async fn cancel(&self) -> Result<bool, SmoothError> {
         let ok = self.client.cancel_task(&self.id).await?;
         self.kick.notify_one();
         Ok(ok)
     }
 
-    /// Fetches the task once more, asking for the download archive too; used after the end,
-    /// when the poller has stopped and `recording_url` / `downloads_url` may still be coming.
+    /// Fetches the task once more (with `downloads`, asking for the download archive too):
+    /// after the end the poller has stopped, and `recording_url` / `downloads_url` may
+    /// still be coming.
     pub async fn refresh(self: &Arc<Self>, downloads: bool) -> Result<TaskResponse, SmoothError> {
         let cursor = self.state().cursor;
         match self.client.get_task(&self.id, cursor, downloads).await {
@@ -313,7 +327,6 @@ impl TaskWatch {
                 }
                 Err(e) if e.is_transient() => {
                     tracing::debug!(task = ?self.id, error = %e, "transient poll error");
-                    self.state().last_error = Some(e.to_string());
                     self.pause(backoff).await;
                     backoff = (backoff * 2).min(MAX_ERROR_BACKOFF);
                 }
@@ -370,10 +383,6 @@ impl TaskWatch {
                     *slot = Some(ActionOutcome::from_payload(&ev.payload));
                 }
             }
-            let old = st.task.as_ref().map(|t| t.status);
-            if old != Some(resp.status) {
-                st.status_changes += 1;
-            }
             // A later poll may omit what an earlier one said (live_url once running).
             if let Some(prev) = &st.task {
                 if resp.live_url.is_none() && !resp.status.is_terminal() {
@@ -384,7 +393,6 @@ impl TaskWatch {
                 }
             }
             st.task = Some(resp);
-            st.last_error = None;
         }
         for call in tool_calls {
             self.answer_unknown_tool_call(call);
@@ -393,8 +401,7 @@ impl TaskWatch {
         had_events
     }
 
-    /// No custom tools are registered by this server, so every agent tool call gets a 400
-    /// at once: a call left unanswered would park the agent until the task times out.
+    /// See the module doc: every agent tool call gets a 400 at once.
     fn answer_unknown_tool_call(&self, call: TaskEvent) {
         let tool = call
             .payload
@@ -440,14 +447,14 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ApiKey, ClientConfig, RetryPolicy};
+    use crate::{ApiKey, ClientConfig};
 
     fn client() -> SmoothClient {
         SmoothClient::new(ClientConfig {
             base_url: "http://127.0.0.1:9/api/v1".into(),
             api_key: ApiKey::new("k"),
             request_timeout: Duration::from_secs(1),
-            retry: RetryPolicy::default(),
+            ..ClientConfig::default()
         })
         .unwrap()
     }

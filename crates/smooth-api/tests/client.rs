@@ -20,6 +20,7 @@ async fn setup() -> (MockSmooth, SmoothClient) {
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(100),
         },
+        user_agent: None,
     })
     .unwrap();
     (mock, client)
@@ -122,6 +123,7 @@ async fn an_unreachable_api_is_a_transport_error_without_secrets() {
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(10),
         },
+        user_agent: None,
     })
     .unwrap();
     let e = client.create_task(&task()).await.unwrap_err();

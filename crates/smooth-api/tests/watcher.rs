@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use smooth_api::watch::Watcher;
-use smooth_api::{ApiKey, ClientConfig, RetryPolicy, SmoothClient, TaskRequest};
+use smooth_api::{ApiKey, ClientConfig, SmoothClient, TaskRequest};
 use smooth_mock::{MockConfig, MockSmooth};
 use tokio::time::Instant;
 
@@ -17,7 +17,7 @@ async fn setup(cfg: MockConfig) -> (MockSmooth, SmoothClient, Watcher) {
         base_url: mock.base_url(),
         api_key: ApiKey::new("k"),
         request_timeout: Duration::from_secs(30),
-        retry: RetryPolicy::default(),
+        ..ClientConfig::default()
     })
     .unwrap();
     (mock, client, Watcher::new(Duration::from_millis(100)))

@@ -1,14 +1,27 @@
-//! A stateful, deterministic fake of the Smooth REST API (see `shared/smooth-api.md`).
+//! A stateful, deterministic fake of the Smooth REST API, in-process and on a real socket.
 //!
-//! Used by our tests and benchmarks, and by `smooth-mcp --mock` / `smooth-mcp mock --listen`
-//! so newcomers can try everything without an account.
+//! It is a check on the wire format, so it shares no types with the `smooth-api` client:
+//! it speaks JSON the way Smooth does. Our tests and benchmarks run against it, and so do
+//! `smooth-mcp --mock` / `smooth-mcp mock --listen`, so newcomers can try everything
+//! without an account.
 //!
-//! * The API lives under `/api/v1`: same paths, `{"r": ...}` envelope, FastAPI-style
-//!   `{"detail": ...}` errors (422: an array of `{type, loc, msg, input}`), `apikey` auth
-//!   (the key `cmzr-forbidden` gets 403 everywhere), 202 for live tasks on `GET /task/{id}`.
-//! * A control surface lives under `/_mock/` (no API key, not recorded):
-//!   `GET /_mock/requests`, `POST|GET /_mock/faults`, `POST /_mock/reset`,
-//!   `GET /_mock/tasks/{id}`.
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let mock = smooth_mock::MockSmooth::start(smooth_mock::MockConfig::default()).await?;
+//! let base_url = mock.base_url(); // http://127.0.0.1:PORT/api/v1 — any non-empty apikey works
+//! # let _ = base_url;
+//! mock.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it fakes
+//!
+//! * The API lives under `/api/v1`: tasks and sessions (`/task`, `/task/{id}`,
+//!   `/task/{id}/event`), profiles, files and extensions. Answers come in Smooth's
+//!   `{"r": ...}` envelope; errors are FastAPI-style `{"detail": ...}` (422: an array of
+//!   `{type, loc, msg, input}`); the key travels in the `apikey` header (the key
+//!   `cmzr-forbidden` gets 403 everywhere); `GET /task/{id}` answers 202 while a task is live.
 //! * Time is simulated lazily from each task's creation instant; nothing runs in the
 //!   background. A task waits `waiting`, runs `run_time`, then ends `done` with
 //!   `"Simulated result for task: <task>"` (or an instance of `response_model`),
@@ -22,6 +35,21 @@
 //!   `evaluate_js` queued behind another action completes in the same millisecond: the
 //!   source of timestamp collisions. Events are never given a millisecond a client has
 //!   already been shown, so a strictly-after `event_t` cursor loses nothing.
+//! * A control surface lives under `/_mock/` (no API key, not recorded):
+//!   `GET /_mock/requests`, `POST|GET /_mock/faults`, `POST /_mock/reset`,
+//!   `GET /_mock/tasks/{id}`. The same is available in-process on [`MockSmooth`]
+//!   ([`MockSmooth::requests`], [`MockSmooth::inject_fault`] with a [`Fault`], ...).
+//!
+//! # Modules
+//!
+//! * this file: [`MockSmooth`] (start, inspect, stop), [`MockConfig`] (timings, limits),
+//!   [`Fault`] (injected errors and delays), [`RecordedRequest`], [`serve_until`].
+//! * `routes`: the HTTP surface — auth, envelopes, errors, faults, long-polls.
+//! * `state`: the world of tasks, sessions, profiles, files and extensions, and each
+//!   task's timeline.
+//! * `directives`: the `[mock:...]` markers in task text.
+//! * `schema_fill`: example instances of a JSON Schema (`response_model`, `extract`).
+//! * `js`: the few `evaluate_js` snippets the mock knows (anything else is echoed back).
 
 mod directives;
 mod js;
@@ -338,6 +366,7 @@ impl MockSmooth {
         })
     }
 
+    /// The socket address the mock listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -366,6 +395,7 @@ impl MockSmooth {
             .count()
     }
 
+    /// Makes matching API requests fail (or stall) as `fault` describes.
     pub fn inject_fault(&self, fault: Fault) {
         self.inner.add_fault(fault);
     }

@@ -98,6 +98,7 @@ impl ServerArgs {
                 api_key: resolved_api_key(connection.api_key.as_ref()),
                 request_timeout: Duration::from_secs_f64(connection.http_timeout),
                 retry: RetryPolicy::default(),
+                user_agent: Some(concat!("smooth-mcp/", env!("CARGO_PKG_VERSION")).to_owned()),
             },
             #[cfg(feature = "mock")]
             mock: connection.mock,

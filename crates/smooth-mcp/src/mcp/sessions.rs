@@ -300,10 +300,7 @@ impl SmoothServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         let client = self.client(&ctx);
-        let account = client
-            .key()
-            .map(|k| k.expose().to_owned())
-            .unwrap_or_default();
+        let account = client.account();
         let ours: Vec<_> = self
             .state
             .sessions
