@@ -264,9 +264,9 @@ async fn a_session_goes_through_every_action() {
     let sent = mock
         .requests()
         .into_iter()
+        .rev()
         .filter_map(|q| q.body)
-        .filter(|b| b["payload"]["name"] == "goto")
-        .last()
+        .find(|b| b["payload"]["name"] == "goto")
         .unwrap();
     assert_eq!(
         sent["payload"]["input"],

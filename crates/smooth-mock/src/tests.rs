@@ -1085,7 +1085,11 @@ async fn profiles_crud_and_cookie_domains() {
         )
         .await;
     assert_eq!(with_url.status, 400);
-    assert!(with_url.r()["detail"].as_str().unwrap().contains("goto"));
+    assert!(
+        with_url.body["detail"].as_str().unwrap().contains("goto"),
+        "{}",
+        with_url.body
+    );
     let sid = api
         .create(json!({"task": null, "profile_id": "work", "url": null}))
         .await;

@@ -32,7 +32,7 @@ use crate::sessions::Sessions;
 use smooth_api::watch::Watcher;
 use smooth_api::{ApiKey, SmoothClient};
 
-pub use args::{Proxy, Secret, TaskDefaults};
+pub use args::{Agent, Device, Proxy, Secret, TaskDefaults};
 pub use error::ToolError;
 
 /// The header a client of the HTTP transport may use to send its own Smooth key.

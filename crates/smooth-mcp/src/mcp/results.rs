@@ -82,6 +82,7 @@ pub struct SessionOpened {
 pub struct SessionActionResult {
     pub session_id: String,
     pub action: ActionKind,
+    /// done, or running when an agent task outlived the wait budget.
     pub status: ActionStatus,
     /// What the action returned: the extracted data, the script's value, the agent's answer.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,7 +136,6 @@ impl SessionActionResult {
 #[serde(rename_all = "snake_case")]
 pub enum ActionStatus {
     Done,
-    /// An agent task outlived the call's wait budget.
     Running,
 }
 

@@ -199,7 +199,8 @@ impl SessionActionArgs {
         ];
         let ignored = left
             .into_iter()
-            .filter_map(|(name, given)| given.then(|| name.to_owned()))
+            .filter(|(_, given)| *given)
+            .map(|(name, _)| name.to_owned())
             .collect();
         Ok((action, ignored))
     }
