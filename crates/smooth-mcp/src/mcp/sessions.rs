@@ -287,13 +287,13 @@ impl SmoothServer {
                     .await;
                 match goto {
                     Ok(r) => (r.status == ActionStatus::Running).then_some(url),
+                    Err(e @ ToolError::Cancelled(_)) => return Err(e),
                     // The session exists and costs money: the model needs its id to close it.
-                    Err(ToolError::Cancelled(m)) => return Err(ToolError::Cancelled(m)),
                     Err(e) => {
                         return Err(ToolError::Smooth(format!(
-                            "Session {id} is open, but opening {url} in it failed: {e} The \
-                             session costs money while open: retry with session_action goto, \
-                             or end it with session_action close (session_id \"{id}\")."
+                            "Opening {url} in session {id} failed: {e} An open session costs \
+                             money: retry with session_action goto, or close it with \
+                             session_action close (session_id \"{id}\")."
                         )));
                     }
                 }
@@ -435,30 +435,39 @@ impl SmoothServer {
         let watch = self.state.watcher.watch(&client, &id);
         self.state.sessions.touch(&id);
         let deadline = Instant::now() + budget;
-        let (kind, input) = match action {
-            Action::Goto { url } => (ActionKind::Goto, json!({ "url": url })),
-            Action::Extract { schema, prompt } => (
-                ActionKind::Extract,
-                json!({ "schema": schema, "prompt": prompt }),
-            ),
+        let result = match action {
+            Action::Goto { url } => {
+                let input = json!({ "url": url });
+                self.browser_action(&watch, ActionKind::Goto, input, reporter, ct, deadline)
+                    .await?
+            }
+            Action::Extract { schema, prompt } => {
+                let input = json!({ "schema": schema, "prompt": prompt });
+                self.browser_action(&watch, ActionKind::Extract, input, reporter, ct, deadline)
+                    .await?
+            }
             Action::EvaluateJs { js, args } => {
-                (ActionKind::EvaluateJs, json!({ "js": js, "args": args }))
+                let input = json!({ "js": js, "args": args });
+                self.browser_action(
+                    &watch,
+                    ActionKind::EvaluateJs,
+                    input,
+                    reporter,
+                    ct,
+                    deadline,
+                )
+                .await?
             }
             Action::RunTask(task) => {
-                let result = self
-                    .session_task(&watch, task, reporter, ct, deadline)
-                    .await?;
-                return Ok(with_ignored(result, ignored));
+                self.session_task(&watch, task, reporter, ct, deadline)
+                    .await?
             }
-            Action::Close { force } => {
-                let result = self.close_session(&watch, force).await?;
-                return Ok(with_ignored(result, ignored));
-            }
+            Action::Close { force } => self.close_session(&watch, force).await?,
         };
-        let result = self
-            .browser_action(&watch, kind, input, reporter, ct, deadline)
-            .await?;
-        Ok(with_ignored(result, ignored))
+        Ok(structured(
+            &SessionActionResult { ignored, ..result },
+            vec![],
+        ))
     }
 
     /// Sends a `browser_action` (goto, extract, evaluate_js) and waits for its result.
@@ -693,9 +702,4 @@ impl SmoothServer {
             ..SessionActionResult::new(&id, ActionKind::Close, ActionStatus::Done, credits)
         })
     }
-}
-
-/// A session_action result, noting the fields the action did not use.
-fn with_ignored(result: SessionActionResult, ignored: Vec<String>) -> CallToolResult {
-    structured(&SessionActionResult { ignored, ..result }, vec![])
 }
