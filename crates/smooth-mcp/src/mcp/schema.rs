@@ -233,7 +233,7 @@ mod tests {
             "type": "object",
             "properties": {
                 "n": {"type": ["integer", "null"], "format": "uint64", "minimum": 0},
-                "when": {"type": "string", "format": "date-time"},
+                "format": {"type": "string", "format": "date-time"},
                 "either": {"type": ["string", "number"]},
                 "xs": {"type": ["array", "null"], "items": {"type": "number", "format": "double"}},
                 "any": true,
@@ -250,7 +250,7 @@ mod tests {
                 "type": "object",
                 "properties": {
                     "n": {"type": "integer", "minimum": 0},
-                    "when": {"type": "string", "format": "date-time"},
+                    "format": {"type": "string", "format": "date-time"},
                     "either": {"anyOf": [{"type": "string"}, {"type": "number"}]},
                     "xs": {"type": "array", "items": {"type": "number"}},
                     "any": {"anyOf": any},
