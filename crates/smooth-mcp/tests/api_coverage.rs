@@ -610,3 +610,55 @@ async fn client_certificates_are_server_configuration_and_stay_secret() {
     let (_, stderr) = server.quit().await;
     assert!(!stderr.contains(CERT_PASSWORD));
 }
+
+#[tokio::test]
+async fn a_session_opens_without_url_then_goes_to_it() {
+    let mock = start_mock(fast_mock()).await;
+    let server = spawn_against(&mock, Launch::default()).await;
+
+    let opened = server
+        .ok("open_session", json!({"url": "https://example.com/start"}))
+        .await;
+    let sid = opened["session_id"].as_str().unwrap();
+    // Smooth refuses a session with a start url: it is created without one, then navigated.
+    let created = bodies(&mock, "POST", "/task");
+    assert_eq!(created.len(), 1);
+    assert!(created[0]["task"].is_null(), "{}", created[0]);
+    assert!(created[0]["url"].is_null(), "{}", created[0]);
+    let events = bodies(&mock, "POST", &format!("/task/{sid}/event"));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["name"], "browser_action");
+    assert_eq!(
+        events[0]["payload"],
+        json!({"name": "goto", "input": {"url": "https://example.com/start"}})
+    );
+    let title = server
+        .ok(
+            "session_action",
+            json!({"session_id": sid, "action": "evaluate_js", "js": "location.href"}),
+        )
+        .await;
+    assert_eq!(title["output"], "https://example.com/start", "{title}");
+
+    // A failed navigation is an error that still names the session, so it can be closed.
+    mock.inject_fault(Fault::new("POST", "/task/*/event", 400));
+    let e = server
+        .err("open_session", json!({"url": "https://example.com/other"}))
+        .await;
+    let failed = mock
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST" && r.path.ends_with("/event"))
+        .unwrap();
+    let other = failed.path.split('/').nth(2).unwrap().to_owned();
+    assert_ne!(other, sid);
+    assert!(e.contains(&other) && e.contains("close"), "{e}");
+    server
+        .ok(
+            "session_action",
+            json!({"session_id": other, "action": "close"}),
+        )
+        .await;
+    server.quit().await;
+}

@@ -21,8 +21,8 @@ const PROFILES: [&str; 3] = ["create_profile", "delete_profile", "list_profiles"
 const EXTENSIONS: [&str; 3] = ["delete_extension", "list_extensions", "upload_extension"];
 
 /// Byte budgets for `tools/list` (compact JSON): raise them only on purpose.
-const DEFAULT_BUDGET: usize = 20_000;
-const ALL_BUDGET: usize = 22_500;
+const DEFAULT_BUDGET: usize = 19_500;
+const ALL_BUDGET: usize = 21_500;
 
 async fn tools(toolsets: Option<&str>) -> Vec<Value> {
     let mut args = vec!["--mock"];
@@ -66,6 +66,7 @@ fn size(tools: &[Value]) -> usize {
 #[tokio::test]
 async fn tools_list_of_all_toolsets() {
     let all = tools(Some("all")).await;
+    assert_portable(&all);
     assert_eq!(
         names(&all),
         sorted(&[&CORE, &FILES, &PROFILES, &EXTENSIONS])
@@ -100,6 +101,7 @@ async fn tools_list_of_all_toolsets() {
 #[tokio::test]
 async fn default_toolsets_list_exactly_the_default_tools() {
     let default = tools(None).await;
+    assert_portable(&default);
     assert_eq!(names(&default), sorted(&[&CORE, &FILES, &PROFILES]));
     let bytes = size(&default);
     eprintln!(
@@ -118,4 +120,74 @@ async fn core_is_always_on_and_toolsets_combine() {
     assert_eq!(names(&t), sorted(&[&CORE, &EXTENSIONS]));
     let t = tools(Some("core")).await;
     assert_eq!(names(&t), sorted(&[&CORE]));
+}
+
+/// Every schema in the form the strictest hosts accept (the TypeScript SDK rejects the whole
+/// list over one boolean sub-schema; Gemini-style hosts reject `$ref`, `$defs`, `type` arrays).
+fn assert_portable(tools: &[Value]) {
+    for t in tools {
+        for which in ["inputSchema", "outputSchema"] {
+            let mut problems = Vec::new();
+            walk(&t[which], which, &mut problems);
+            assert!(problems.is_empty(), "{}: {problems:#?}", t["name"]);
+        }
+    }
+}
+
+/// Collects what is not portable in the schema `node` at `path`.
+fn walk(node: &Value, path: &str, problems: &mut Vec<String>) {
+    let Some(obj) = node.as_object() else {
+        problems.push(format!("{path}: a boolean or non-object schema ({node})"));
+        return;
+    };
+    for key in ["$ref", "$defs", "definitions"] {
+        if obj.contains_key(key) {
+            problems.push(format!("{path}: has {key}"));
+        }
+    }
+    if obj.get("type").is_some_and(Value::is_array) {
+        problems.push(format!("{path}: `type` is an array"));
+    }
+    if !obj.keys().any(|k| {
+        [
+            "type",
+            "enum",
+            "const",
+            "anyOf",
+            "oneOf",
+            "allOf",
+            "not",
+            "properties",
+        ]
+        .contains(&k.as_str())
+    }) {
+        problems.push(format!(
+            "{path}: constrains nothing (spell \"any JSON\" as anyOf)"
+        ));
+    }
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        for (name, sub) in props {
+            walk(sub, &format!("{path}.properties.{name}"), problems);
+        }
+    }
+    for key in ["items", "not"] {
+        if let Some(sub) = obj.get(key) {
+            walk(sub, &format!("{path}.{key}"), problems);
+        }
+    }
+    // `additionalProperties: false` is allowed: that keyword is made for booleans.
+    if let Some(sub) = obj.get("additionalProperties").filter(|v| !v.is_boolean()) {
+        walk(sub, &format!("{path}.additionalProperties"), problems);
+    }
+    for key in ["anyOf", "oneOf", "allOf", "prefixItems"] {
+        for (i, sub) in obj
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            walk(sub, &format!("{path}.{key}[{i}]"), problems);
+        }
+    }
 }

@@ -630,6 +630,13 @@ async fn create_task(State(inner): State<Shared>, body: Bytes) -> Res {
     let value = parse_json_body(&body)?;
     let obj = json_object(&value)?;
     let valid = validate_task(obj).map_err(invalid)?;
+    if valid.spec.task.is_none() && valid.spec.url.is_some() {
+        return Err(detail(
+            StatusCode::BAD_REQUEST,
+            "A session cannot take a start url: create it with url null, then navigate with a \
+             goto browser_action",
+        ));
+    }
     let now = Instant::now();
     let env = inner.env();
     let mut world = inner.world();

@@ -12,7 +12,10 @@ use super::Settings;
 use super::error::{ToolError, ToolResult, invalid};
 use smooth_api::TaskRequest;
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+// The one list of devices: tools take it through serde, and `--default-device` can through
+// clap (`ValueEnum`, kebab-case like serde). Plain comments: a doc comment would be sent to
+// the model in every schema that has a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Device {
     Desktop,
@@ -30,7 +33,8 @@ impl Device {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+// The agents of one-shot tasks; like `Device`, usable by clap for `--default-agent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Agent {
     Smooth,
@@ -374,5 +378,26 @@ pub fn redact(e: ToolError, secret: Option<&str>) -> ToolError {
         ToolError::Smooth(m) => ToolError::Smooth(mask(m)),
         ToolError::File(m) => ToolError::File(mask(m)),
         ToolError::Cancelled(m) => ToolError::Cancelled(mask(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// serde, clap and the wire spell each device and agent the same way.
+    #[test]
+    fn one_spelling_per_value() {
+        for d in Device::value_variants() {
+            let name = d.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(name, d.as_str());
+            assert_eq!(serde_json::from_value::<Device>(name.into()).unwrap(), *d);
+        }
+        for a in Agent::value_variants() {
+            let name = a.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(name, a.as_str());
+            assert_eq!(serde_json::from_value::<Agent>(name.into()).unwrap(), *a);
+        }
     }
 }

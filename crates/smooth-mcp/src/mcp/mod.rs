@@ -9,12 +9,13 @@ mod output;
 mod profiles;
 mod progress;
 mod results;
+mod schema;
 mod sessions;
 mod tasks;
 mod wait;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -31,7 +32,7 @@ use crate::sessions::Sessions;
 use smooth_api::watch::Watcher;
 use smooth_api::{ApiKey, SmoothClient};
 
-pub use args::{Proxy, TaskDefaults};
+pub use args::{Agent, Device, Proxy, TaskDefaults};
 pub use error::ToolError;
 
 /// The header a client of the HTTP transport may use to send its own Smooth key.
@@ -133,6 +134,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub settings: Settings,
     pub mcp_tasks: TaskManager,
+    /// The routed tools, built once: every connection serves the same list.
+    tools: OnceLock<Arc<ToolRouter<SmoothServer>>>,
 }
 
 #[derive(Clone)]
@@ -159,25 +162,31 @@ live_url to log in, session_action close, wait about 5 s, then pass profile_id t
 
 impl SmoothServer {
     pub fn new(state: Arc<AppState>) -> Self {
-        // Only the chosen families are routed: a hidden tool is neither listed nor callable.
+        let tool_router = state
+            .tools
+            .get_or_init(|| Arc::new(Self::router(&state.settings.toolsets)))
+            .clone();
+        Self { state, tool_router }
+    }
+
+    /// The tools of the chosen families, with portable schemas. Only the chosen families are
+    /// routed: a hidden tool is neither listed nor callable.
+    fn router(toolsets: &[Toolset]) -> ToolRouter<SmoothServer> {
         let mut chosen = Toolset::Core.router();
-        for set in &state.settings.toolsets {
+        for set in toolsets {
             if *set != Toolset::Core {
                 chosen += set.router();
             }
         }
         let mut router = ToolRouter::new();
         for mut route in chosen {
-            compact_schema(Arc::make_mut(&mut route.attr.input_schema));
+            schema::make_portable(Arc::make_mut(&mut route.attr.input_schema));
             if let Some(out) = route.attr.output_schema.as_mut() {
-                compact_schema(Arc::make_mut(out));
+                schema::make_portable(Arc::make_mut(out));
             }
             router.add_route(route);
         }
-        Self {
-            state,
-            tool_router: Arc::new(router),
-        }
+        router
     }
 
     /// The Smooth client for this request: the caller's own key when the transport allows
@@ -260,41 +269,6 @@ impl ServerHandler for SmoothServer {
     }
 }
 
-/// Every tool's schemas travel to the model on every turn, so drop what tells it nothing:
-/// `$schema` (2020-12 is the MCP default without it, and some older clients choke on it)
-/// and schemars' numeric `format`s (`uint64`, `double`, …; the type and bounds remain).
-fn compact_schema(schema: &mut serde_json::Map<String, serde_json::Value>) {
-    schema.remove("$schema");
-    strip_numeric_formats(schema);
-}
-
-fn strip_numeric_formats(schema: &mut serde_json::Map<String, serde_json::Value>) {
-    const NUMERIC: [&str; 12] = [
-        "int8", "int16", "int32", "int64", "int", "uint8", "uint16", "uint32", "uint64", "uint",
-        "float", "double",
-    ];
-    if schema
-        .get("format")
-        .and_then(|f| f.as_str())
-        .is_some_and(|f| NUMERIC.contains(&f))
-    {
-        schema.remove("format");
-    }
-    for value in schema.values_mut() {
-        match value {
-            serde_json::Value::Object(inner) => strip_numeric_formats(inner),
-            serde_json::Value::Array(items) => {
-                for item in items {
-                    if let serde_json::Value::Object(inner) = item {
-                        strip_numeric_formats(inner);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 impl AppState {
     pub fn new(
         client: SmoothClient,
@@ -310,6 +284,7 @@ impl AppState {
             sessions,
             settings,
             mcp_tasks: TaskManager::new(),
+            tools: OnceLock::new(),
         })
     }
 }
@@ -317,7 +292,6 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn toolset_lists() {
@@ -334,30 +308,5 @@ mod tests {
         assert_eq!(Toolset::parse_list::<&str>(&[]).unwrap(), [Core]);
         let e = Toolset::parse_list(&["core", "browser"]).unwrap_err();
         assert!(e.contains("\"browser\"") && e.contains("extensions"), "{e}");
-    }
-
-    #[test]
-    fn compacting_keeps_meaning() {
-        let mut schema = json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "type": "object",
-            "properties": {
-                "n": {"type": ["integer", "null"], "format": "uint64", "minimum": 0},
-                "format": {"type": "string", "format": "date-time"},
-                "xs": {"anyOf": [{"type": "number", "format": "double"}, {"type": "null"}]}
-            }
-        });
-        compact_schema(schema.as_object_mut().unwrap());
-        assert_eq!(
-            schema,
-            json!({
-                "type": "object",
-                "properties": {
-                    "n": {"type": ["integer", "null"], "minimum": 0},
-                    "format": {"type": "string", "format": "date-time"},
-                    "xs": {"anyOf": [{"type": "number"}, {"type": "null"}]}
-                }
-            })
-        );
     }
 }

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::sessions::ActionKind;
 use smooth_api::TaskStatus;
 
 /// US dollars per Smooth credit.
@@ -80,9 +81,10 @@ pub struct SessionOpened {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SessionActionResult {
     pub session_id: String,
-    pub action: String,
+    pub action: ActionKind,
     /// done, or running when an agent task outlived the wait budget.
-    pub status: String,
+    pub status: ActionStatus,
+    /// What the action returned: the extracted data, the script's value, the agent's answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -100,6 +102,41 @@ pub struct SessionActionResult {
     pub session_cost_usd: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_step: Option<String>,
+    /// Fields given that this action does not use; they were ignored.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
+}
+
+impl SessionActionResult {
+    /// A result with no output yet, and what the session has cost so far.
+    pub fn new(
+        session_id: &str,
+        action: ActionKind,
+        status: ActionStatus,
+        session_credits: Option<f64>,
+    ) -> Self {
+        Self {
+            session_id: session_id.to_owned(),
+            action,
+            status,
+            output: None,
+            output_truncated: false,
+            credits_used: None,
+            cost_usd: None,
+            duration_s: None,
+            session_credits_used: session_credits,
+            session_cost_usd: usd(session_credits),
+            next_step: None,
+            ignored: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    Done,
+    Running,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -9,12 +9,11 @@ use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::SmoothServer;
 use super::args::{
     BrowserOptions, Device, Metadata, Parameters, check_ids, check_json_schema, check_max_steps,
     check_url, metadata_to_wire, redact, required_text, wait_budget,
@@ -23,9 +22,11 @@ use super::error::{ToolError, ToolResult, invalid};
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
 use super::results::{
-    SessionActionResult, SessionInfo, SessionList, SessionOpened, seconds_since, structured, usd,
+    ActionStatus, SessionActionResult, SessionInfo, SessionList, SessionOpened, seconds_since,
+    structured, usd,
 };
 use super::wait::{Wait, Waited};
+use super::{Settings, SmoothServer};
 use crate::sessions::{self as registry, Graceful, PendingTask, SessionEntry};
 use smooth_api::watch::TaskWatch;
 use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse, TaskStatus};
@@ -54,7 +55,7 @@ pub struct OpenSessionArgs {
     pub browser: Option<BrowserOptions>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     Goto,
@@ -76,6 +77,8 @@ impl ActionKind {
     }
 }
 
+/// session_action's arguments as the model sends them: one flat object (models fill that
+/// best), parsed once into an [`Action`].
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionActionArgs {
@@ -83,7 +86,7 @@ pub struct SessionActionArgs {
     pub session_id: String,
     /// goto (needs url) · extract (needs schema, optional prompt) · evaluate_js (needs js,
     /// optional args) · run_task (needs task; optional url, max_steps, response_model,
-    /// metadata) · close (optional force).
+    /// metadata) · close (optional force). Other fields are ignored.
     pub action: ActionKind,
     /// goto: the page to open; run_task: a page to open before the agent starts.
     pub url: Option<String>,
@@ -107,9 +110,39 @@ pub struct SessionActionArgs {
     pub metadata: Option<Metadata>,
     /// close: force-close even while an agent task runs.
     pub force: Option<bool>,
-    /// run_task: seconds to wait before returning (capped by the server); repeat the same
-    /// call to keep waiting.
+    /// Seconds to wait before returning (capped by the server); for a run_task, repeat the
+    /// same call to keep waiting.
     pub wait_seconds: Option<u64>,
+}
+
+/// What session_action does, checked: each action with exactly what it needs.
+#[derive(Debug)]
+enum Action {
+    Goto {
+        url: String,
+    },
+    Extract {
+        schema: Value,
+        prompt: Option<String>,
+    },
+    EvaluateJs {
+        js: String,
+        args: Option<Value>,
+    },
+    RunTask(SessionTask),
+    Close {
+        force: bool,
+    },
+}
+
+/// An agent task inside a session, as the `run_task` session_action input.
+#[derive(Debug)]
+struct SessionTask {
+    task: String,
+    url: Option<String>,
+    max_steps: Option<u32>,
+    response_model: Option<Value>,
+    metadata: Option<Map<String, Value>>,
 }
 
 impl SessionActionArgs {
@@ -117,9 +150,41 @@ impl SessionActionArgs {
         self.action == ActionKind::RunTask
     }
 
-    /// Fields that belong to another action are mistakes worth pointing out.
-    fn check_fields(&self) -> ToolResult<()> {
-        let given = [
+    /// The action with its fields checked, and the names of the fields given that it does
+    /// not use (ignored: a client that fills every field makes a normal call).
+    fn parse(mut self, settings: &Settings) -> ToolResult<(Action, Vec<String>)> {
+        let kind = self.action;
+        let needed = |field: &str| invalid(format!("action {} needs `{field}`", kind.as_str()));
+        let action = match kind {
+            ActionKind::Goto => Action::Goto {
+                url: check_url("url", self.url.take())?.ok_or_else(|| needed("url"))?,
+            },
+            ActionKind::Extract => Action::Extract {
+                schema: check_json_schema("schema", self.schema.take())?
+                    .ok_or_else(|| needed("schema"))?,
+                prompt: self.prompt.take(),
+            },
+            ActionKind::EvaluateJs => Action::EvaluateJs {
+                js: required_text("js", &self.js.take().ok_or_else(|| needed("js"))?)?,
+                args: self.args.take(),
+            },
+            ActionKind::RunTask => Action::RunTask(SessionTask {
+                task: required_text("task", &self.task.take().ok_or_else(|| needed("task"))?)?,
+                url: check_url("url", self.url.take())?,
+                max_steps: check_max_steps(self.max_steps.take(), settings)?,
+                response_model: check_json_schema("response_model", self.response_model.take())?,
+                metadata: metadata_to_wire(self.metadata.take())?,
+            }),
+            ActionKind::Close => Action::Close {
+                force: self.force.take().unwrap_or(false),
+            },
+        };
+        // Every action but close waits; close has a wait of its own.
+        if kind != ActionKind::Close {
+            self.wait_seconds.take();
+        }
+        // What is still here was not used by the action.
+        let left = [
             ("url", self.url.is_some()),
             ("schema", self.schema.is_some()),
             ("prompt", self.prompt.is_some()),
@@ -132,46 +197,12 @@ impl SessionActionArgs {
             ("force", self.force.is_some()),
             ("wait_seconds", self.wait_seconds.is_some()),
         ];
-        let (required, allowed): (&[&str], &[&str]) = match self.action {
-            ActionKind::Goto => (&["url"], &["url", "wait_seconds"]),
-            ActionKind::Extract => (&["schema"], &["schema", "prompt", "wait_seconds"]),
-            ActionKind::EvaluateJs => (&["js"], &["js", "args", "wait_seconds"]),
-            ActionKind::RunTask => (
-                &["task"],
-                &[
-                    "task",
-                    "url",
-                    "max_steps",
-                    "response_model",
-                    "metadata",
-                    "wait_seconds",
-                ],
-            ),
-            ActionKind::Close => (&[], &["force"]),
-        };
-        let action = self.action.as_str();
-        for name in required {
-            if !given.iter().any(|(n, set)| n == name && *set) {
-                return Err(invalid(format!("action {action} needs `{name}`")));
-            }
-        }
-        let stray: Vec<&str> = given
-            .iter()
-            .filter(|(n, set)| *set && !allowed.contains(n))
-            .map(|(n, _)| *n)
+        let ignored = left
+            .into_iter()
+            .filter(|(_, given)| *given)
+            .map(|(name, _)| name.to_owned())
             .collect();
-        if !stray.is_empty() {
-            return Err(invalid(format!(
-                "action {action} does not take {}; it takes {}",
-                stray.join(", "),
-                if allowed.is_empty() {
-                    "no other fields".to_owned()
-                } else {
-                    allowed.join(", ")
-                }
-            )));
-        }
-        Ok(())
+        Ok((action, ignored))
     }
 }
 
@@ -196,9 +227,11 @@ impl SmoothServer {
         Parameters(args): Parameters<OpenSessionArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
+        // A session is created without a url (Smooth no longer takes one) and then navigated
+        // with a goto, as the official SDK does.
+        let start_url = check_url("url", args.url)?;
         let mut req = TaskRequest {
             task: None,
-            url: check_url("url", args.url)?,
             profile_id: args.profile_id,
             profile_read_only: args.profile_read_only,
             device: args.device.map(|d| d.as_str().to_owned()),
@@ -222,11 +255,11 @@ impl SmoothServer {
                 )
             })?;
         self.state.sessions.opened(watch.clone());
-        tracing::info!(session = %watch.id, "session opened");
-        let deadline = Instant::now() + LIVE_URL_WAIT.min(self.state.settings.max_wait);
+        let id = watch.id.clone();
+        tracing::info!(session = %id, "session opened");
         let mut reporter = Reporter::for_request(&ctx);
         let waited = Wait {
-            deadline,
+            deadline: Instant::now() + LIVE_URL_WAIT.min(self.state.settings.max_wait),
             ct: &ctx.ct,
             reporter: &mut reporter,
             heartbeat: self.state.settings.heartbeat,
@@ -237,27 +270,54 @@ impl SmoothServer {
         })
         .await;
         if let Waited::Gone(e) = waited {
-            return Err(ToolError::upstream(
-                &e,
-                &format!("opening session {}", watch.id),
-            ));
+            return Err(ToolError::upstream(&e, &format!("opening session {id}")));
         }
+        let loading = match start_url {
+            Some(url) => {
+                let deadline = Instant::now() + wait_budget(None, &self.state.settings);
+                let goto = self
+                    .browser_action(
+                        &watch,
+                        ActionKind::Goto,
+                        json!({ "url": url }),
+                        &mut reporter,
+                        &ctx.ct,
+                        deadline,
+                    )
+                    .await;
+                match goto {
+                    Ok(r) => (r.status == ActionStatus::Running).then_some(url),
+                    Err(e @ ToolError::Cancelled(_)) => return Err(e),
+                    // The session exists and costs money: the model needs its id to close it.
+                    Err(e) => {
+                        return Err(ToolError::Smooth(format!(
+                            "Opening {url} in session {id} failed: {e} An open session costs \
+                             money: retry with session_action goto, or close it with \
+                             session_action close (session_id \"{id}\")."
+                        )));
+                    }
+                }
+            }
+            None => None,
+        };
         let st = watch.snapshot();
         let status = st.task.as_ref().map_or(TaskStatus::Waiting, |t| t.status);
         let live_url = st.task.and_then(|t| t.live_url);
-        let next_step = Some(match &live_url {
-            Some(_) => format!(
-                "Use session_action with session_id \"{}\"; give the user live_url to watch or take over; close it when done.",
-                watch.id
+        let next_step = Some(match (&live_url, loading) {
+            (_, Some(url)) => format!(
+                "The browser is still loading {url}; session_action with session_id \"{id}\" \
+                 works meanwhile. Close the session when done."
             ),
-            None => format!(
-                "The browser is still starting; session_action with session_id \"{}\" works once it is running.",
-                watch.id
+            (Some(_), None) => format!(
+                "Use session_action with session_id \"{id}\"; give the user live_url to watch or take over; close it when done."
+            ),
+            (None, None) => format!(
+                "The browser is still starting; session_action with session_id \"{id}\" works once it is running."
             ),
         });
         Ok(structured(
             &SessionOpened {
-                session_id: watch.id.clone(),
+                session_id: id,
                 status,
                 live_url,
                 next_step,
@@ -361,7 +421,7 @@ impl SmoothServer {
         budget: Duration,
     ) -> Result<CallToolResult, ToolError> {
         let id = required_text("session_id", &args.session_id)?;
-        args.check_fields()?;
+        let (action, ignored) = args.parse(&self.state.settings)?;
         if let Some(reaped) = self.state.sessions.reaped(&id) {
             return Err(ToolError::Smooth(format!(
                 "Session {id} was closed by this server after {} minutes without use (see \
@@ -372,59 +432,80 @@ impl SmoothServer {
         let watch = self.state.watcher.watch(&client, &id);
         self.state.sessions.touch(&id);
         let deadline = Instant::now() + budget;
-        let action = args.action;
-        match action {
-            ActionKind::Close => {
-                self.close_session(&watch, args.force.unwrap_or(false))
-                    .await
+        let result = match action {
+            Action::Goto { url } => {
+                let input = json!({ "url": url });
+                self.browser_action(&watch, ActionKind::Goto, input, reporter, ct, deadline)
+                    .await?
             }
-            ActionKind::RunTask => {
-                self.session_task(&watch, args, reporter, ct, deadline)
-                    .await
+            Action::Extract { schema, prompt } => {
+                let input = json!({ "schema": schema, "prompt": prompt });
+                self.browser_action(&watch, ActionKind::Extract, input, reporter, ct, deadline)
+                    .await?
             }
-            ActionKind::Goto | ActionKind::Extract | ActionKind::EvaluateJs => {
-                let input = match action {
-                    ActionKind::Goto => json!({"url": check_url("url", args.url)?}),
-                    ActionKind::Extract => json!({
-                        "schema": check_json_schema("schema", args.schema)?,
-                        "prompt": args.prompt,
-                    }),
-                    _ => {
-                        json!({"js": required_text("js", args.js.as_deref().unwrap_or(""))?, "args": args.args})
-                    }
-                };
-                let event_id = watch
-                    .send_action(
-                        "browser_action",
-                        json!({"name": action.as_str(), "input": input}),
-                    )
-                    .await
-                    .map_err(|e| {
-                        ToolError::upstream(
-                            &e,
-                            &format!("sending {} to session {id}", action.as_str()),
-                        )
-                    })?;
-                self.await_action(&watch, action, &event_id, reporter, ct, deadline)
-                    .await
+            Action::EvaluateJs { js, args } => {
+                let input = json!({ "js": js, "args": args });
+                self.browser_action(
+                    &watch,
+                    ActionKind::EvaluateJs,
+                    input,
+                    reporter,
+                    ct,
+                    deadline,
+                )
+                .await?
             }
-        }
+            Action::RunTask(task) => {
+                self.session_task(&watch, task, reporter, ct, deadline)
+                    .await?
+            }
+            Action::Close { force } => self.close_session(&watch, force).await?,
+        };
+        Ok(structured(
+            &SessionActionResult { ignored, ..result },
+            vec![],
+        ))
+    }
+
+    /// Sends a `browser_action` (goto, extract, evaluate_js) and waits for its result.
+    async fn browser_action(
+        &self,
+        watch: &Arc<TaskWatch>,
+        kind: ActionKind,
+        input: Value,
+        reporter: &mut Reporter,
+        ct: &CancellationToken,
+        deadline: Instant,
+    ) -> ToolResult<SessionActionResult> {
+        let event_id = watch
+            .send_action(
+                "browser_action",
+                json!({"name": kind.as_str(), "input": input}),
+            )
+            .await
+            .map_err(|e| {
+                ToolError::upstream(
+                    &e,
+                    &format!("sending {} to session {}", kind.as_str(), watch.id),
+                )
+            })?;
+        self.await_action(watch, kind, &event_id, reporter, ct, deadline)
+            .await
     }
 
     async fn session_task(
         &self,
         watch: &Arc<TaskWatch>,
-        args: SessionActionArgs,
+        run: SessionTask,
         reporter: &mut Reporter,
         ct: &CancellationToken,
         deadline: Instant,
-    ) -> Result<CallToolResult, ToolError> {
+    ) -> ToolResult<SessionActionResult> {
         let id = watch.id.clone();
-        let task = required_text("task", args.task.as_deref().unwrap_or(""))?;
         // Repeating the call resumes the wait instead of starting the task twice.
         let pending = self.state.sessions.get(&id).and_then(|e| e.pending_task);
         let event_id = match pending {
-            Some(p) if p.task == task => {
+            Some(p) if p.task == run.task => {
                 watch.expect_action(&p.event_id);
                 p.event_id
             }
@@ -439,11 +520,11 @@ impl SmoothServer {
             }
             None => {
                 let input = json!({
-                    "task": task,
-                    "url": check_url("url", args.url)?,
-                    "max_steps": check_max_steps(args.max_steps, &self.state.settings)?,
-                    "response_model": check_json_schema("response_model", args.response_model)?,
-                    "metadata": metadata_to_wire(args.metadata)?,
+                    "task": run.task,
+                    "url": run.url,
+                    "max_steps": run.max_steps,
+                    "response_model": run.response_model,
+                    "metadata": run.metadata,
                 });
                 let event_id = watch
                     .send_action(
@@ -457,7 +538,7 @@ impl SmoothServer {
                 self.state.sessions.set_pending_task(
                     &id,
                     Some(PendingTask {
-                        task,
+                        task: run.task,
                         event_id: event_id.clone(),
                         started: Instant::now(),
                     }),
@@ -484,7 +565,7 @@ impl SmoothServer {
         reporter: &mut Reporter,
         ct: &CancellationToken,
         deadline: Instant,
-    ) -> Result<CallToolResult, ToolError> {
+    ) -> ToolResult<SessionActionResult> {
         let id = &watch.id;
         let label = if action == ActionKind::RunTask {
             "agent task in session"
@@ -524,26 +605,14 @@ impl SmoothServer {
                 )));
             }
             Waited::Budget => {
-                return Ok(structured(
-                    &SessionActionResult {
-                        session_id: id.clone(),
-                        action: action.as_str().to_owned(),
-                        status: "running".into(),
-                        output: None,
-                        output_truncated: false,
-                        credits_used: None,
-                        cost_usd: None,
-                        duration_s: None,
-                        session_credits_used: session_credits,
-                        session_cost_usd: usd(session_credits),
-                        next_step: Some(format!(
-                            "Still running after this call's wait budget. Repeat the same session_action \
-                             call to keep waiting (it will not start the {} again).",
-                            action.as_str()
-                        )),
-                    },
-                    vec![],
-                ));
+                return Ok(SessionActionResult {
+                    next_step: Some(format!(
+                        "Still running after this call's wait budget. Repeat the same session_action \
+                         call to keep waiting (it will not start the {} again).",
+                        action.as_str()
+                    )),
+                    ..SessionActionResult::new(id, action, ActionStatus::Running, session_credits)
+                });
             }
         }
         if action == ActionKind::RunTask {
@@ -574,29 +643,22 @@ impl SmoothServer {
         }
         let cap = self.state.settings.output_cap;
         let (output, output_truncated) = cap_output(outcome.output, cap);
-        Ok(structured(
-            &SessionActionResult {
-                session_id: id.clone(),
-                action: action.as_str().to_owned(),
-                status: "done".into(),
-                output: Some(output),
-                output_truncated,
-                credits_used: outcome.credits_used,
-                cost_usd: usd(outcome.credits_used),
-                duration_s: outcome.duration_s,
-                session_credits_used: session_credits,
-                session_cost_usd: usd(session_credits),
-                next_step: output_truncated.then(|| truncation_note(cap)),
-            },
-            vec![],
-        ))
+        Ok(SessionActionResult {
+            output: Some(output),
+            output_truncated,
+            credits_used: outcome.credits_used,
+            cost_usd: usd(outcome.credits_used),
+            duration_s: outcome.duration_s,
+            next_step: output_truncated.then(|| truncation_note(cap)),
+            ..SessionActionResult::new(id, action, ActionStatus::Done, session_credits)
+        })
     }
 
     async fn close_session(
         &self,
         watch: &Arc<TaskWatch>,
         force: bool,
-    ) -> Result<CallToolResult, ToolError> {
+    ) -> ToolResult<SessionActionResult> {
         let id = watch.id.clone();
         let failed = |e: SmoothError| ToolError::upstream(&e, &format!("closing session {id}"));
         if force {
@@ -628,24 +690,13 @@ impl SmoothServer {
         }
         self.state.sessions.forget(&id);
         let credits = watch.snapshot().task.and_then(|t| t.credits_used);
-        Ok(structured(
-            &SessionActionResult {
-                session_id: id,
-                action: "close".into(),
-                status: "done".into(),
-                output: Some(Value::Bool(true)),
-                output_truncated: false,
-                credits_used: None,
-                cost_usd: None,
-                duration_s: None,
-                session_credits_used: credits,
-                session_cost_usd: usd(credits),
-                next_step: Some(
-                    "Closed. If the session used a profile, wait about 5 seconds before using that profile again."
-                        .into(),
-                ),
-            },
-            vec![],
-        ))
+        Ok(SessionActionResult {
+            output: Some(Value::Bool(true)),
+            next_step: Some(
+                "Closed. If the session used a profile, wait about 5 seconds before using that profile again."
+                    .into(),
+            ),
+            ..SessionActionResult::new(&id, ActionKind::Close, ActionStatus::Done, credits)
+        })
     }
 }
