@@ -2,6 +2,7 @@
 
 mod client;
 mod error;
+mod tool_calls;
 mod types;
 pub mod watch;
 

@@ -295,6 +295,10 @@ fn strip_numeric_formats(schema: &mut serde_json::Map<String, serde_json::Value>
     }
 }
 
+/// How long an agent tool call may wait for an answer before it is answered 400
+/// (the agent never stalls forever).
+pub const DEFAULT_TOOL_ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
+
 impl AppState {
     pub fn new(
         client: SmoothClient,
@@ -306,7 +310,7 @@ impl AppState {
         sessions.spawn_reaper();
         Arc::new(Self {
             client,
-            watcher: Watcher::new(poll_interval),
+            watcher: Watcher::new(poll_interval, DEFAULT_TOOL_ANSWER_TIMEOUT),
             sessions,
             settings,
             mcp_tasks: TaskManager::new(),
