@@ -941,13 +941,16 @@ async fn directives_make_calls_one_after_another_and_type_secrets() {
     let first_id = first["id"].as_str().unwrap().to_string();
     // The second call comes only after the first is answered (it would be due after 50 ms).
     assert!(
-        tokio::time::timeout(ms(300), next_tool_call(&api, &sid, &[first_id.clone()]))
-            .await
-            .is_err()
+        tokio::time::timeout(
+            ms(300),
+            next_tool_call(&api, &sid, std::slice::from_ref(&first_id))
+        )
+        .await
+        .is_err()
     );
     api.post(&format!("/task/{sid}/event"), json!({"name": "tool_call", "id": first_id, "payload": {"code": 200, "output": {"total": 12}}}))
         .await;
-    let second = next_tool_call(&api, &sid, &[first_id.clone()]).await;
+    let second = next_tool_call(&api, &sid, std::slice::from_ref(&first_id)).await;
     assert_eq!(
         second["payload"],
         json!({"name": "ask_user", "input": {"question": "Which account?", "choices": ["personal", "business"]}})
