@@ -95,7 +95,7 @@ pub enum AnsweredBy {
 impl fmt::Display for AnsweredBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::Assistant => "an earlier answer",
+            Self::Assistant => "the assistant",
             Self::Operator => "an operator tool",
             Self::Timeout => "the timeout",
             Self::Undeclared => "the server (the tool was not declared)",
@@ -212,6 +212,10 @@ impl TaskWatch {
     /// Routes a `tool_call` event seen for the first time.
     pub(crate) fn on_tool_call(self: &Arc<Self>, event: TaskEvent) {
         let Some(call_id) = event.id else { return };
+        // Seen together with the end (or replayed after it): nothing can be answered.
+        if self.state().is_terminal() {
+            return;
+        }
         let tool = event
             .payload
             .get("name")
@@ -249,7 +253,11 @@ impl TaskWatch {
             Route::Pending => {
                 tracing::info!(task = %self.id, %tool, call = %call_id, "agent tool call waits for an answer");
                 let since = Instant::now();
-                self.state().tool_calls.pending.insert(
+                let mut st = self.state();
+                if st.is_terminal() {
+                    return;
+                }
+                st.tool_calls.pending.insert(
                     call_id.clone(),
                     ToolCall {
                         call_id: call_id.clone(),
@@ -258,6 +266,7 @@ impl TaskWatch {
                         since,
                     },
                 );
+                drop(st);
                 self.arm_timer(call_id, since + self.tool_answer_timeout);
             }
         }

@@ -1,10 +1,10 @@
 //! The task watcher: one poller per live Smooth task, shared by everyone who waits on it.
 //!
 //! A poller follows the `event_t` cursor, de-duplicates events by id, files action results
-//! under the event id that asked for them, and routes agent tool calls (see [`tool_calls`](crate::tool_calls)).
-//! It runs only while
-//! somebody is interested (an [`Interest`] guard is alive) and the task is live, so waiting is
-//! a cheap `watch` subscription, never a poller of its own. Knows nothing of MCP.
+//! under the event id that asked for them, and routes agent tool calls (pending calls, their
+//! answers and timers live in `tool_calls.rs`). It runs only while somebody is interested (an
+//! [`Interest`] guard is alive) and the task is live, so waiting is a cheap `watch`
+//! subscription, never a poller of its own. Knows nothing of MCP.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
