@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use smooth_api::watch::Watcher;
+use smooth_api::watch::{AgentTools, Watcher};
 use smooth_api::{ApiKey, ClientConfig, DEFAULT_BASE_URL, SmoothClient, TaskRequest};
 use tokio::time::Instant;
 
@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         user_agent: Some("smooth-api-example/0".into()),
         ..ClientConfig::default()
     })?;
-    let watcher = Watcher::new(Duration::from_secs(1));
+    let watcher = Watcher::new(Duration::from_secs(1), Duration::from_secs(600));
 
     let watch = watcher
         .start(
@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 max_steps: Some(32),
                 ..TaskRequest::default()
             },
+            AgentTools::default(),
         )
         .await?;
     println!("task {} started", watch.id);

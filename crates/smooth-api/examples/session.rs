@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smooth_api::watch::{TaskWatch, Watcher};
+use smooth_api::watch::{AgentTools, TaskWatch, Watcher};
 use smooth_api::{
     ActionOutcome, ApiKey, ClientConfig, DEFAULT_BASE_URL, SmoothClient, SmoothError, TaskRequest,
     TaskStatus,
@@ -34,10 +34,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         user_agent: Some("smooth-api-example/0".into()),
         ..ClientConfig::default()
     })?;
-    let watcher = Watcher::new(Duration::from_secs(1));
+    let watcher = Watcher::new(Duration::from_secs(1), Duration::from_secs(600));
 
     // `task: None` opens a session.
-    let session = watcher.start(&client, &TaskRequest::default()).await?;
+    let session = watcher
+        .start(&client, &TaskRequest::default(), AgentTools::default())
+        .await?;
     println!("session {} opened", session.id);
     let result = drive(&session, &url).await;
     // Graceful close first (it saves a profile's cookies), forced if that fails.

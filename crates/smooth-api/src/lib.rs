@@ -17,7 +17,7 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! use smooth_api::watch::Watcher;
+//! use smooth_api::watch::{AgentTools, Watcher};
 //! use smooth_api::{ApiKey, ClientConfig, SmoothClient, TaskRequest};
 //! use tokio::time::Instant;
 //!
@@ -34,14 +34,14 @@
 //! #   base_url: mock.base_url(),
 //!     ..ClientConfig::default()
 //! })?;
-//! let watcher = Watcher::new(Duration::from_secs(1));
+//! let watcher = Watcher::new(Duration::from_secs(1), Duration::from_secs(600));
 //!
 //! let task = watcher
 //!     .start(&client, &TaskRequest {
 //!         task: Some("Find the title of the top story on news.ycombinator.com".into()),
 //!         max_steps: Some(16),
 //!         ..TaskRequest::default()
-//!     })
+//!     }, AgentTools::default())
 //!     .await?;
 //! // The poller runs while an `Interest` in the task is alive.
 //! let mut interest = task.interest();
@@ -74,7 +74,7 @@
 //! use std::time::Duration;
 //!
 //! use serde_json::{Value, json};
-//! use smooth_api::watch::{TaskWatch, Watcher};
+//! use smooth_api::watch::{AgentTools, TaskWatch, Watcher};
 //! use smooth_api::{ActionOutcome, ApiKey, ClientConfig, SmoothClient, SmoothError, TaskRequest, TaskStatus};
 //! use tokio::time::Instant;
 //!
@@ -100,10 +100,10 @@
 //! #   base_url: mock.base_url(),
 //!     ..ClientConfig::default()
 //! })?;
-//! let watcher = Watcher::new(Duration::from_secs(1));
+//! let watcher = Watcher::new(Duration::from_secs(1), Duration::from_secs(600));
 //!
 //! // `task: None` opens a session; it costs money until it is closed.
-//! let session = watcher.start(&client, &TaskRequest::default()).await?;
+//! let session = watcher.start(&client, &TaskRequest::default(), AgentTools::default()).await?;
 //! session
 //!     .interest()
 //!     .until(Instant::now() + Duration::from_secs(120), |st| {
@@ -145,6 +145,7 @@
 
 mod client;
 mod error;
+mod tool_calls;
 mod types;
 pub mod watch;
 

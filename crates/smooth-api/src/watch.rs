@@ -1,23 +1,24 @@
 //! The task watcher: one poller per live Smooth task, shared by everyone who waits on it.
 //!
 //! A poller follows the `event_t` cursor, de-duplicates events by id, files action results
-//! under the event id that asked for them, and answers agent tool calls. It runs only while
-//! somebody is interested (an [`Interest`] guard is alive) and the task is live, so waiting is
-//! a cheap `watch` subscription, never a poller of its own.
-//!
-//! Agent `tool_call` events are answered at once with a 400 ("not available"): the watcher
-//! runs no custom tools, and an unanswered call would park the agent until the task times
-//! out.
+//! under the event id that asked for them, and routes agent tool calls (pending calls, their
+//! answers and timers live in `tool_calls.rs`). It runs only while somebody is interested (an
+//! [`Interest`] guard is alive) and the task is live, so waiting is a cheap `watch`
+//! subscription, never a poller of its own. Knows nothing of MCP.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use crate::tool_calls::ToolCallBook;
+pub use crate::tool_calls::{
+    AgentTools, AnswerError, AnswerFuture, AnsweredBy, AutoAnswer, ToolAnswer, ToolCall,
+};
 use crate::{
     AccountId, ActionOutcome, SmoothClient, SmoothError, TaskEvent, TaskRequest, TaskResponse,
 };
@@ -38,16 +39,19 @@ pub struct Watcher {
 
 struct WatcherInner {
     poll_interval: Duration,
+    tool_answer_timeout: Duration,
     tasks: Mutex<HashMap<WatchKey, Arc<TaskWatch>>>,
     last_sweep: Mutex<Instant>,
 }
 
 impl Watcher {
-    /// A watcher whose pollers ask for news every `poll_interval` (at once after news).
-    pub fn new(poll_interval: Duration) -> Self {
+    /// A watcher whose pollers ask for news every `poll_interval` (at once after news);
+    /// `tool_answer_timeout`: how long an agent tool call may wait before it is answered 400.
+    pub fn new(poll_interval: Duration, tool_answer_timeout: Duration) -> Self {
         Self {
             inner: Arc::new(WatcherInner {
                 poll_interval,
+                tool_answer_timeout,
                 tasks: Mutex::new(HashMap::new()),
                 last_sweep: Mutex::new(Instant::now()),
             }),
@@ -55,13 +59,17 @@ impl Watcher {
     }
 
     /// Creates a task (or session) and starts watching it. `POST /task` is never repeated.
+    /// `tools` says which agent tool calls to expect and who answers them.
     pub async fn start(
         &self,
         client: &SmoothClient,
         req: &TaskRequest,
+        tools: AgentTools,
     ) -> Result<Arc<TaskWatch>, SmoothError> {
         let created = client.create_task(req).await?;
         let watch = self.watch(client, &created.id);
+        // A fresh id: nobody can have set the tools before.
+        let _ = watch.tools.set(tools);
         watch.absorb(created);
         Ok(watch)
     }
@@ -78,6 +86,8 @@ impl Watcher {
                     id: id.to_owned(),
                     client: client.clone(),
                     poll_interval: self.inner.poll_interval,
+                    tool_answer_timeout: self.inner.tool_answer_timeout,
+                    tools: OnceLock::new(),
                     state: Mutex::new(TaskState::default()),
                     changed: watch::channel(0).0,
                     interest: AtomicUsize::new(0),
@@ -125,6 +135,7 @@ pub struct TaskState {
     seen: HashSet<String>,
     /// Actions sent by this process, by event id, with their result once it arrived.
     actions: HashMap<String, Option<ActionOutcome>>,
+    pub(crate) tool_calls: ToolCallBook,
 }
 
 impl TaskState {
@@ -137,6 +148,16 @@ impl TaskState {
     pub fn action_result(&self, event_id: &str) -> Option<&ActionOutcome> {
         self.actions.get(event_id).and_then(Option::as_ref)
     }
+
+    /// Agent tool calls waiting for [`TaskWatch::answer`], oldest first.
+    pub fn pending_tool_calls(&self) -> Vec<ToolCall> {
+        self.tool_calls.pending()
+    }
+
+    /// Who answered a call that is no longer pending (`None`: never seen, or still pending).
+    pub fn tool_call_answered_by(&self, call_id: &str) -> Option<AnsweredBy> {
+        self.tool_calls.answered_by(call_id)
+    }
 }
 
 /// One task (or session) as the [`Watcher`] follows it; get one from [`Watcher::start`] or
@@ -144,13 +165,16 @@ impl TaskState {
 pub struct TaskWatch {
     /// The task (or session) id.
     pub id: String,
-    client: SmoothClient,
+    pub(crate) client: SmoothClient,
     poll_interval: Duration,
+    pub(crate) tool_answer_timeout: Duration,
+    /// Set by [`Watcher::start`]; unknown for a task this process did not start.
+    pub(crate) tools: OnceLock<AgentTools>,
     state: Mutex<TaskState>,
-    changed: watch::Sender<u64>,
+    pub(crate) changed: watch::Sender<u64>,
     interest: AtomicUsize,
     polling: AtomicBool,
-    kick: Notify,
+    pub(crate) kick: Notify,
     /// Last time somebody declared interest.
     touched: Mutex<Instant>,
     owner: std::sync::Weak<WatcherInner>,
@@ -363,7 +387,7 @@ impl TaskWatch {
     }
 
     /// Takes in a response; `true` when it carried events.
-    fn absorb(&self, mut resp: TaskResponse) -> bool {
+    fn absorb(self: &Arc<Self>, mut resp: TaskResponse) -> bool {
         let events = resp.events.take().unwrap_or_default();
         let had_events = !events.is_empty();
         let mut tool_calls = Vec::new();
@@ -392,43 +416,19 @@ impl TaskWatch {
                     resp.downloads_url.clone_from(&prev.downloads_url);
                 }
             }
+            if resp.status.is_terminal() {
+                st.tool_calls.task_over();
+            }
             st.task = Some(resp);
         }
         for call in tool_calls {
-            self.answer_unknown_tool_call(call);
+            self.on_tool_call(call);
         }
         self.notify();
         had_events
     }
 
-    /// See the module doc: every agent tool call gets a 400 at once.
-    fn answer_unknown_tool_call(&self, call: TaskEvent) {
-        let tool = call
-            .payload
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
-        tracing::info!(task = %self.id, %tool, "answering an unknown agent tool call with 400");
-        let answer = TaskEvent {
-            name: "tool_call".into(),
-            payload: json!({
-                "code": 400,
-                "output": format!("The tool '{tool}' is not available in this session; continue without it."),
-            }),
-            id: call.id,
-            timestamp: Some(now_ms()),
-        };
-        let client = self.client.clone();
-        let id = self.id.clone();
-        tokio::spawn(async move {
-            if let Err(e) = client.send_event(&id, &answer).await {
-                tracing::warn!(task = ?id, error = %e, "could not answer an agent tool call");
-            }
-        });
-    }
-
-    fn notify(&self) {
+    pub(crate) fn notify(&self) {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 }
@@ -438,7 +438,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -461,7 +461,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn unused_watches_are_forgotten_but_held_ones_stay() {
-        let watcher = Watcher::new(Duration::from_secs(1));
+        let watcher = Watcher::new(Duration::from_secs(1), Duration::from_secs(600));
         let c = client();
         drop(watcher.watch(&c, "abandoned"));
         let held = watcher.watch(&c, "held");
@@ -476,7 +476,7 @@ mod tests {
 
     #[tokio::test]
     async fn accounts_do_not_share_watches() {
-        let watcher = Watcher::new(Duration::from_secs(1));
+        let watcher = Watcher::new(Duration::from_secs(1), Duration::from_secs(600));
         let a = client();
         let b = a.with_key(ApiKey::new("other"));
         assert!(Arc::ptr_eq(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use smooth_api::watch::Watcher;
+use smooth_api::watch::{AgentTools, Watcher};
 use smooth_api::{ApiKey, ClientConfig, SmoothClient, TaskRequest};
 use smooth_mock::{MockConfig, MockSmooth};
 use tokio::time::Instant;
@@ -20,7 +20,11 @@ async fn setup(cfg: MockConfig) -> (MockSmooth, SmoothClient, Watcher) {
         ..ClientConfig::default()
     })
     .unwrap();
-    (mock, client, Watcher::new(Duration::from_millis(100)))
+    (
+        mock,
+        client,
+        Watcher::new(Duration::from_millis(100), Duration::from_secs(600)),
+    )
 }
 
 #[tokio::test]
@@ -35,7 +39,10 @@ async fn a_thousand_waiters_share_one_poller() {
         task: Some("shared".into()),
         ..TaskRequest::default()
     };
-    let watch = watcher.start(&client, &req).await.unwrap();
+    let watch = watcher
+        .start(&client, &req, AgentTools::default())
+        .await
+        .unwrap();
     let id = watch.id.clone();
     let mut waiters = Vec::new();
     for _ in 0..1000 {
@@ -77,7 +84,7 @@ async fn action_results_reach_their_waiters_under_long_poll() {
     })
     .await;
     let watch = watcher
-        .start(&client, &TaskRequest::default())
+        .start(&client, &TaskRequest::default(), AgentTools::default())
         .await
         .unwrap();
     let mut interest = watch.interest();

@@ -27,9 +27,14 @@
 //!   `"Simulated result for task: <task>"` (or an instance of `response_model`),
 //!   costing 0.5 credits per `step_time` (capped by `max_steps`).
 //! * Task text may carry directives: `[mock:duration=30s|500ms]`, `[mock:fail]`,
-//!   `[mock:tool_call=NAME]`, `[mock:download]`. With `custom_tools` (or a `tool_call`
-//!   directive) the agent emits one `tool_call` event and is parked until it is answered
-//!   (400: worked around, 500: the task fails).
+//!   `[mock:download]`, and agent tool calls: `[mock:tool_call=NAME]`,
+//!   `[mock:tool_call=NAME {"json": "input"}]`, `[mock:ask_user=QUESTION | choice | choice]`
+//!   (a call of `ask_user {question, choices?}`). Each call is a `tool_call` event that parks
+//!   the agent until it is answered (200: the output mentions what the tool returned, 400:
+//!   worked around, 500: the task fails); several are made one after the other. Declared
+//!   `custom_tools` are validated but never called on their own. `[mock:type_secret=NAME]`
+//!   makes the agent "type" secret NAME of a session `run_task`'s `secrets` and echo its raw
+//!   value in the output, so a server's redaction can be tested.
 //! * Sessions (`task: null`) run until closed. Browser actions run one at a time:
 //!   `goto` 50 ms, `extract` 100 ms (0.1 credits), `evaluate_js` instantly, so an
 //!   `evaluate_js` queued behind another action completes in the same millisecond: the

@@ -551,7 +551,7 @@ fn validate_task(obj: &Map<String, Value>) -> Result<ValidTask, Vec<Value>> {
             downloads_tool |= name == "screenshot" || name == "print_page";
         }
     }
-    let mut custom_tools = Vec::new();
+    // Validated only: the agent calls what the task text's directives say.
     if let Some(tools) = c.present("custom_tools") {
         match tools.as_array() {
             Some(items) => {
@@ -589,7 +589,6 @@ fn validate_task(obj: &Map<String, Value>) -> Result<ValidTask, Vec<Value>> {
                         ),
                         None => c.fail(loc("inputs"), "Field required", "missing", tool),
                     }
-                    custom_tools.push(tool.clone());
                 }
             }
             None => c.fail(
@@ -615,7 +614,6 @@ fn validate_task(obj: &Map<String, Value>) -> Result<ValidTask, Vec<Value>> {
             enable_recording,
             profile_id,
             profile_read_only,
-            custom_tools,
             downloads_tool,
         },
         files,

@@ -19,31 +19,6 @@ pub(crate) fn fill(schema: &Value, name: &str) -> Value {
     fill_in(schema, &name, schema, 0)
 }
 
-/// A tool's `inputs`: a JSON Schema object, or (SDK examples) a bare property map.
-pub(crate) fn fill_tool_inputs(inputs: &Value) -> Value {
-    const SCHEMA_KEYS: [&str; 8] = [
-        "type",
-        "properties",
-        "$ref",
-        "anyOf",
-        "oneOf",
-        "allOf",
-        "enum",
-        "const",
-    ];
-    match inputs.as_object() {
-        Some(map)
-            if !map.is_empty()
-                && !SCHEMA_KEYS.iter().any(|k| map.contains_key(*k))
-                && map.values().all(Value::is_object) =>
-        {
-            fill(&json!({"type": "object", "properties": inputs}), "input")
-        }
-        Some(map) if !map.is_empty() => fill(inputs, "input"),
-        _ => json!({}),
-    }
-}
-
 fn fill_in(schema: &Value, name: &str, root: &Value, depth: usize) -> Value {
     if depth > MAX_DEPTH {
         return Value::Null;
@@ -273,18 +248,5 @@ mod tests {
             fill(&json!({"type": "string"}), "output"),
             json!("example output")
         );
-    }
-
-    #[test]
-    fn tool_inputs_accept_bare_property_maps() {
-        assert_eq!(
-            fill_tool_inputs(&json!({"question": {"type": "string"}})),
-            json!({"question": "example question"})
-        );
-        assert_eq!(
-            fill_tool_inputs(&json!({"type": "object", "properties": {"q": {"type": "integer"}}})),
-            json!({"q": 42})
-        );
-        assert_eq!(fill_tool_inputs(&json!({})), json!({}));
     }
 }

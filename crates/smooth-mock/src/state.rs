@@ -116,9 +116,24 @@ struct ToolPlan {
     name: String,
     input: Value,
     call_id: String,
-    at: Instant,
     emitted: bool,
     answer: Option<ToolAnswer>,
+}
+
+/// A secret given to a session's `run_task`: `{NAME: {value, allowed_urls}}`.
+#[derive(Clone)]
+pub(crate) struct Secret {
+    value: String,
+    allowed_urls: Vec<String>,
+}
+
+/// What an agent run does next.
+enum Step {
+    /// Emit the `tool_call` of `calls[i]` at this instant.
+    Call(usize, Instant),
+    /// Waiting for an answer.
+    Parked,
+    End(Instant),
 }
 
 /// A simulated agent run: a one-shot task, or a `run_task` inside a session.
@@ -130,7 +145,11 @@ struct AgentRun {
     steps: u32,
     fail: bool,
     download: bool,
-    tool: Option<ToolPlan>,
+    /// Made one after the other, each `tool_delay` after the previous answer.
+    calls: Vec<ToolPlan>,
+    tool_delay: Duration,
+    type_secrets: Vec<String>,
+    secrets: HashMap<String, Secret>,
     /// For a session `run_task`: the id of the event that carries its result.
     result_id: Option<String>,
 }
@@ -140,7 +159,7 @@ struct RunSpec<'a> {
     response_model: Option<Value>,
     max_steps: u32,
     start: Instant,
-    custom_tools: &'a [Value],
+    secrets: HashMap<String, Secret>,
     result_id: Option<String>,
 }
 
@@ -157,26 +176,17 @@ impl AgentRun {
                 .max(1)
         };
         let steps = steps.min(u128::from(spec.max_steps.max(1))) as u32;
-        let tool_delay = (cfg.step_time / 2).min(MAX_TOOL_CALL_DELAY);
-        let tool = match (&d.tool_call, spec.custom_tools.first()) {
-            (Some(name), _) => Some((name.clone(), json!({}))),
-            (None, Some(tool)) => Some((
-                tool.get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("tool")
-                    .to_string(),
-                schema_fill::fill_tool_inputs(tool.get("inputs").unwrap_or(&Value::Null)),
-            )),
-            (None, None) => None,
-        }
-        .map(|(name, input)| ToolPlan {
-            name,
-            input,
-            call_id: format!("call_{}", random_id(16)),
-            at: spec.start + tool_delay,
-            emitted: false,
-            answer: None,
-        });
+        let calls = d
+            .calls
+            .into_iter()
+            .map(|c| ToolPlan {
+                name: c.tool,
+                input: c.input,
+                call_id: format!("call_{}", random_id(16)),
+                emitted: false,
+                answer: None,
+            })
+            .collect();
         AgentRun {
             text: d.clean,
             response_model: spec.response_model,
@@ -185,23 +195,42 @@ impl AgentRun {
             steps,
             fail: d.fail,
             download: d.download,
-            tool,
+            calls,
+            tool_delay: (cfg.step_time / 2).min(MAX_TOOL_CALL_DELAY),
+            type_secrets: d.type_secrets,
+            secrets: spec.secrets,
             result_id: spec.result_id,
         }
     }
 
-    /// When the run ends; `None` while parked on an unanswered tool call.
-    fn finish_at(&self) -> Option<Instant> {
-        let Some(tool) = &self.tool else {
-            return Some(self.start + self.run_time);
-        };
-        let answer = tool.answer.as_ref()?;
-        let at = answer.at.max(tool.at);
-        if answer.code >= 500 {
-            return Some(at);
+    /// The run's timeline: time parked on a call does not count as running time; a 500
+    /// answer ends the run at once.
+    fn step(&self) -> Step {
+        let mut resumed = self.start;
+        let mut parked = Duration::ZERO;
+        for (i, call) in self.calls.iter().enumerate() {
+            let at = resumed + self.tool_delay;
+            if !call.emitted {
+                return Step::Call(i, at);
+            }
+            let Some(answer) = &call.answer else {
+                return Step::Parked;
+            };
+            resumed = answer.at.max(at);
+            if answer.code >= 500 {
+                return Step::End(resumed);
+            }
+            parked += resumed - at;
         }
-        let used = tool.at.saturating_duration_since(self.start);
-        Some(at + self.run_time.saturating_sub(used))
+        Step::End((self.start + self.run_time + parked).max(resumed))
+    }
+
+    /// The call waiting for an answer, if it has this id.
+    fn waiting_call(&mut self, call_id: &str) -> Option<&mut ToolPlan> {
+        self.calls
+            .iter_mut()
+            .find(|c| c.emitted && c.answer.is_none())
+            .filter(|c| c.call_id == call_id)
     }
 
     fn credits_at(&self, t: Instant, cfg: &MockConfig) -> f64 {
@@ -229,13 +258,11 @@ impl AgentRun {
         if self.fail {
             return (false, json!("Agent failed: simulated failure"));
         }
-        let answer = self
-            .tool
-            .as_ref()
-            .and_then(|t| t.answer.as_ref().map(|a| (t, a)));
-        if let Some((tool, a)) = answer
-            && a.code >= 500
-        {
+        let answered = self
+            .calls
+            .iter()
+            .filter_map(|c| c.answer.as_ref().map(|a| (c, a)));
+        if let Some((tool, a)) = answered.clone().find(|(_, a)| a.code >= 500) {
             return (
                 false,
                 json!(format!(
@@ -248,7 +275,7 @@ impl AgentRun {
             return (true, schema_fill::fill(schema, "output"));
         }
         let mut out = format!("Simulated result for task: {}", self.text);
-        if let Some((tool, a)) = answer {
+        for (tool, a) in answered {
             if a.code >= 400 {
                 out.push_str(&format!(
                     " (tool '{}' failed with {}; the agent worked around it)",
@@ -258,8 +285,49 @@ impl AgentRun {
                 out.push_str(&format!(" (tool '{}' returned {})", tool.name, a.output));
             }
         }
+        // The raw value on purpose: the server in front of the mock must redact it.
+        for name in &self.type_secrets {
+            match self.secrets.get(name) {
+                Some(s) => out.push_str(&format!(
+                    " (typed {name} (value {}) on {})",
+                    s.value,
+                    s.allowed_urls.join(", ")
+                )),
+                None => out.push_str(&format!(" (secret {name} was not given)")),
+            }
+        }
         (true, json!(out))
     }
+}
+
+/// `run_task`'s `secrets`: `{NAME: {"value": string, "allowed_urls": [string, ...]}}`.
+fn parse_secrets(v: Option<&Value>) -> Result<HashMap<String, Secret>, String> {
+    const SHAPE: &str =
+        "run_task secrets must be {NAME: {\"value\": string, \"allowed_urls\": [string, ...]}}";
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(HashMap::new());
+    };
+    let map = v.as_object().ok_or(SHAPE)?;
+    let mut out = HashMap::new();
+    for (name, s) in map {
+        let value = s.get("value").and_then(Value::as_str);
+        let urls: Option<Vec<String>> = s
+            .get("allowed_urls")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .and_then(|a| a.iter().map(|u| u.as_str().map(str::to_string)).collect());
+        let (Some(value), Some(allowed_urls)) = (value, urls) else {
+            return Err(format!("{SHAPE}; {name:?} is not"));
+        };
+        out.insert(
+            name.clone(),
+            Secret {
+                value: value.to_string(),
+                allowed_urls,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// What the validated `POST /task` body asks for.
@@ -272,7 +340,6 @@ pub(crate) struct TaskSpec {
     pub enable_recording: bool,
     pub profile_id: Option<String>,
     pub profile_read_only: bool,
-    pub custom_tools: Vec<Value>,
     pub downloads_tool: bool,
 }
 
@@ -286,7 +353,6 @@ pub(crate) struct Task {
     enable_recording: bool,
     profile_id: Option<String>,
     profile_read_only: bool,
-    custom_tools: Vec<Value>,
     has_download: bool,
     status: Status,
     terminal_at: Option<Instant>,
@@ -311,7 +377,7 @@ pub(crate) struct Task {
 enum Happening {
     Start,
     Pending(usize),
-    ToolCall,
+    ToolCall(usize),
     AgentEnd,
     CloseEnd,
 }
@@ -336,7 +402,7 @@ impl Task {
                     response_model: spec.response_model.clone(),
                     max_steps: spec.max_steps,
                     start: running_at,
-                    custom_tools: &spec.custom_tools,
+                    secrets: HashMap::new(),
                     result_id: None,
                 },
                 cfg,
@@ -353,7 +419,6 @@ impl Task {
             enable_recording: spec.enable_recording,
             profile_id: spec.profile_id,
             profile_read_only: spec.profile_read_only,
-            custom_tools: spec.custom_tools,
             has_download,
             status: Status::Waiting,
             terminal_at: None,
@@ -422,15 +487,10 @@ impl Task {
             offer(p.due, 1, p.seq, Happening::Pending(i));
         }
         if let Some(agent) = &self.agent {
-            match &agent.tool {
-                Some(tool) if !tool.emitted => {
-                    offer(tool.at.max(agent.start), 2, 0, Happening::ToolCall)
-                }
-                _ => {
-                    if let Some(end) = agent.finish_at() {
-                        offer(end, 3, 0, Happening::AgentEnd);
-                    }
-                }
+            match agent.step() {
+                Step::Call(i, at) => offer(at, 2, 0, Happening::ToolCall(i)),
+                Step::Parked => {}
+                Step::End(at) => offer(at, 3, 0, Happening::AgentEnd),
             }
         }
         if let Some(end) = self.close_end {
@@ -457,8 +517,8 @@ impl Task {
                     self.credits += p.credits;
                     self.push_event(p.name, p.id, p.payload, p.due, env.clock);
                 }
-                Happening::ToolCall => {
-                    let Some(tool) = self.agent.as_mut().and_then(|a| a.tool.as_mut()) else {
+                Happening::ToolCall(i) => {
+                    let Some(tool) = self.agent.as_mut().and_then(|a| a.calls.get_mut(i)) else {
                         continue;
                     };
                     tool.emitted = true;
@@ -780,6 +840,10 @@ impl Task {
                 if let Some(url) = input.get("url").and_then(Value::as_str) {
                     self.current_url = Some(url.to_string());
                 }
+                let secrets = match parse_secrets(input.get("secrets")) {
+                    Ok(s) => s,
+                    Err(msg) => return reject(self, &msg),
+                };
                 let response_model = input
                     .get("response_model")
                     .filter(|v| v.is_object())
@@ -790,7 +854,7 @@ impl Task {
                         response_model,
                         max_steps,
                         start: now.max(self.running_at),
-                        custom_tools: &self.custom_tools,
+                        secrets,
                         result_id: Some(id.to_string()),
                     },
                     cfg,
@@ -828,8 +892,7 @@ impl Task {
         let tool = self
             .agent
             .as_mut()
-            .and_then(|a| a.tool.as_mut())
-            .filter(|t| t.emitted && t.answer.is_none() && t.call_id == id)
+            .and_then(|a| a.waiting_call(id))
             .ok_or_else(|| Rejected(format!("No pending tool call with id {id:?}")))?;
         let code = payload.get("code").and_then(Value::as_i64).unwrap_or(200);
         let output = payload.get("output").cloned().unwrap_or(Value::Null);
@@ -1042,7 +1105,6 @@ mod tests {
             enable_recording: true,
             profile_id: None,
             profile_read_only: false,
-            custom_tools: Vec::new(),
             downloads_tool: false,
         };
         Task::new("s".into(), 1, spec, now, cfg)

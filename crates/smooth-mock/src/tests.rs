@@ -800,8 +800,15 @@ async fn tool_calls_park_the_agent() {
     let api = Api::new(&mock);
     let tool = json!({"name": "ask_user", "description": "Ask the user", "output": "the answer",
         "inputs": {"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}});
+    // Declared tools alone are never called.
+    let quiet = api
+        .create(json!({"task": "No calls", "custom_tools": [tool]}))
+        .await;
+    mock.wait_terminal(&quiet).await.unwrap();
+    let events = api.get(&format!("/task/{quiet}?event_t=0")).await;
+    assert_eq!(events.r()["events"], json!([]));
     let id = api
-        .create(json!({"task": "Book a table", "custom_tools": [tool]}))
+        .create(json!({"task": "Book a table [mock:ask_user=example question]", "custom_tools": [tool]}))
         .await;
     let call = loop {
         let reply = api.get(&format!("/task/{id}?event_t=0")).await;
@@ -874,7 +881,7 @@ async fn tool_calls_park_the_agent() {
     );
 
     // A 500 answer is fatal.
-    let id = api.create(json!({"task": "Fatal", "custom_tools": [{"name": "t", "description": "d", "output": "o", "inputs": {}}]})).await;
+    let id = api.create(json!({"task": "Fatal [mock:tool_call=t]", "custom_tools": [{"name": "t", "description": "d", "output": "o", "inputs": {}}]})).await;
     let call = loop {
         let reply = api.get(&format!("/task/{id}?event_t=0")).await;
         if let Some(e) = reply.r()["events"].as_array().and_then(|e| e.first()) {
@@ -887,6 +894,105 @@ async fn tool_calls_park_the_agent() {
     let failed = api.get(&format!("/task/{id}")).await;
     assert_eq!(failed.r()["status"], "failed");
     assert!(failed.r()["output"].as_str().unwrap().contains("db down"));
+}
+
+/// The first `tool_call` event of `task` whose id is not in `seen`.
+async fn next_tool_call(api: &Api, task: &str, seen: &[String]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = api.get(&format!("/task/{task}?event_t=0")).await;
+        let events = reply.r()["events"].as_array().cloned().unwrap_or_default();
+        if let Some(call) = events
+            .into_iter()
+            .find(|e| e["name"] == "tool_call" && !seen.iter().any(|s| e["id"] == s.as_str()))
+        {
+            return call;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new tool call: {}",
+            reply.body
+        );
+        tokio::time::sleep(ms(2)).await; // a poll interval, not synchronisation
+    }
+}
+
+#[tokio::test]
+async fn directives_make_calls_one_after_another_and_type_secrets() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let sid = api.session().await;
+    let task = r#"Pay the bill [mock:tool_call=lookup {"order": "A-1"}] [mock:ask_user=Which account? | personal | business] [mock:type_secret=bank] [mock:type_secret=other]"#;
+    let secrets = json!({"bank": {"value": "S3NT1NEL", "allowed_urls": ["https://bank.example/*", "https://id.bank.example/*"]}});
+    let run = json!({"name": "run_task", "input": {"task": task, "secrets": secrets}});
+    let posted = api
+        .post(
+            &format!("/task/{sid}/event"),
+            json!({"name": "session_action", "id": "r1", "payload": run}),
+        )
+        .await;
+    assert_eq!(posted.status, 200);
+
+    let first = next_tool_call(&api, &sid, &[]).await;
+    assert_eq!(
+        first["payload"],
+        json!({"name": "lookup", "input": {"order": "A-1"}})
+    );
+    let first_id = first["id"].as_str().unwrap().to_string();
+    // The second call comes only after the first is answered (it would be due after 50 ms).
+    assert!(
+        tokio::time::timeout(
+            ms(300),
+            next_tool_call(&api, &sid, std::slice::from_ref(&first_id))
+        )
+        .await
+        .is_err()
+    );
+    api.post(&format!("/task/{sid}/event"), json!({"name": "tool_call", "id": first_id, "payload": {"code": 200, "output": {"total": 12}}}))
+        .await;
+    let second = next_tool_call(&api, &sid, std::slice::from_ref(&first_id)).await;
+    assert_eq!(
+        second["payload"],
+        json!({"name": "ask_user", "input": {"question": "Which account?", "choices": ["personal", "business"]}})
+    );
+    api.post(&format!("/task/{sid}/event"), json!({"name": "tool_call", "id": second["id"], "payload": {"code": 400, "output": "the user declined"}}))
+        .await;
+    let result = api.wait_event(&sid, "r1").await;
+    assert_eq!(result["payload"]["code"], 200);
+    assert_eq!(
+        result["payload"]["output"]["output"],
+        "Simulated result for task: Pay the bill \
+         (tool 'lookup' returned {\"total\":12}) \
+         (tool 'ask_user' failed with \"the user declined\"; the agent worked around it) \
+         (typed bank (value S3NT1NEL) on https://bank.example/*, https://id.bank.example/*) \
+         (secret other was not given)"
+    );
+
+    // Malformed secrets: the run is refused.
+    for bad in [
+        json!(["bank"]),
+        json!({"bank": "S3NT1NEL"}),
+        json!({"bank": {"value": "S3NT1NEL"}}),
+        json!({"bank": {"value": "S3NT1NEL", "allowed_urls": []}}),
+        json!({"bank": {"value": 7, "allowed_urls": ["https://bank.example/*"]}}),
+    ] {
+        let refused = api
+            .action(
+                &sid,
+                &format!("bad-{bad}"),
+                "session_action",
+                json!({"name": "run_task", "input": {"task": "x", "secrets": bad}}),
+            )
+            .await;
+        assert_eq!(refused["payload"]["code"], 400, "{bad}");
+        assert!(
+            refused["payload"]["output"]
+                .as_str()
+                .unwrap()
+                .starts_with("run_task secrets must be"),
+            "{refused}"
+        );
+    }
 }
 
 #[tokio::test]

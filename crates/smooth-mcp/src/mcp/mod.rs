@@ -269,6 +269,10 @@ impl ServerHandler for SmoothServer {
     }
 }
 
+/// How long an agent tool call may wait for an answer before it is answered 400
+/// (the agent never stalls forever).
+pub const DEFAULT_TOOL_ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
+
 impl AppState {
     pub fn new(
         client: SmoothClient,
@@ -280,7 +284,7 @@ impl AppState {
         sessions.spawn_reaper();
         Arc::new(Self {
             client,
-            watcher: Watcher::new(poll_interval),
+            watcher: Watcher::new(poll_interval, DEFAULT_TOOL_ANSWER_TIMEOUT),
             sessions,
             settings,
             mcp_tasks: TaskManager::new(),

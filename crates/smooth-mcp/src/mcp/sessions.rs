@@ -28,7 +28,7 @@ use super::results::{
 use super::wait::{Wait, Waited};
 use super::{Settings, SmoothServer};
 use crate::sessions::{self as registry, Graceful, PendingTask, SessionEntry};
-use smooth_api::watch::TaskWatch;
+use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse, TaskStatus};
 
 /// How long open_session waits for the live view link to appear.
@@ -246,7 +246,7 @@ impl SmoothServer {
         let watch = self
             .state
             .watcher
-            .start(&self.client(&ctx), &req)
+            .start(&self.client(&ctx), &req, AgentTools::default())
             .await
             .map_err(|e| {
                 redact(

@@ -28,7 +28,7 @@ use super::progress::Reporter;
 use super::results::{CancelResult, TaskResult, link, seconds_since, structured, usd};
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
-use smooth_api::watch::TaskWatch;
+use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse};
 
 /// How long a finished task's result waits for its recording and downloads links.
@@ -236,12 +236,17 @@ impl SmoothServer {
         budget: Duration,
     ) -> Result<CallToolResult, ToolError> {
         let req = args.to_request(self)?;
-        let watch = self.state.watcher.start(&client, &req).await.map_err(|e| {
-            redact(
-                ToolError::upstream(&e, "creating the task"),
-                req.proxy_password.as_deref(),
-            )
-        })?;
+        let watch = self
+            .state
+            .watcher
+            .start(&client, &req, AgentTools::default())
+            .await
+            .map_err(|e| {
+                redact(
+                    ToolError::upstream(&e, "creating the task"),
+                    req.proxy_password.as_deref(),
+                )
+            })?;
         tracing::info!(task = %watch.id, "task created");
         let id = watch.id.clone();
         let downloads = args
