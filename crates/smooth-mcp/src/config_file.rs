@@ -270,7 +270,7 @@ fn secret_spec(name: &str, raw: RawSecret) -> Result<SecretSpec, String> {
 mod tests {
     use super::*;
     use crate::agent_tools::OperatorTools;
-    use crate::secrets::Secrets;
+    use crate::secrets::{Redactor, Secrets};
     use serde_json::json;
 
     const GOOD: &str = r#"
@@ -338,6 +338,14 @@ allowed_urls = ["https://*.mybank.example/*"]
         assert_eq!(
             secrets.list()[0].allowed_urls,
             ["https://*.mybank.example/*"]
+        );
+
+        // One Redactor hides both kinds of value.
+        let redactor =
+            Redactor::new(secrets.redaction_pairs().chain(tools.redaction_pairs())).unwrap();
+        assert_eq!(
+            redactor.redact("bank-sentinel / Bearer crm-sentinel"),
+            "[secret:bank_password] / [secret:crm.authorization]"
         );
     }
 

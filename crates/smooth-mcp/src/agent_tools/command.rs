@@ -241,6 +241,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn output_past_one_mib_is_refused() {
+        let tool = sh("head -c 2000000 /dev/zero", &[]);
+        let answer = tool.run("t", SECOND, &json!({})).await;
+        assert_eq!(
+            answer,
+            OperatorAnswer::error("tool t printed more than 1 MiB")
+        );
+    }
+
+    #[tokio::test]
     async fn a_missing_program_is_an_answer_not_a_crash() {
         let argv = vec!["/nonexistent/tool".to_string()];
         let tool = CommandTool::new("t", &argv, &[], &|_| None).unwrap();

@@ -187,7 +187,7 @@ mod tests {
     use serde_json::json;
 
     /// A local service: `/echo` returns the body and the token header it saw, `/reject` a
-    /// 422 with a message, `/boom` a 500, `/text` a 200 without JSON.
+    /// 422 with a message, `/boom` a 500, `/text` a 200 without JSON, `/hang` never answers.
     async fn service() -> std::net::SocketAddr {
         let app = Router::new()
             .route(
@@ -213,7 +213,8 @@ mod tests {
                 "/boom",
                 post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "oops") }),
             )
-            .route("/text", post(|| async { "plain" }));
+            .route("/text", post(|| async { "plain" }))
+            .route("/hang", post(std::future::pending::<()>));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -237,15 +238,13 @@ mod tests {
     }
 
     async fn call(url: &str) -> OperatorAnswer {
+        call_within(url, Duration::from_secs(10)).await
+    }
+
+    async fn call_within(url: &str, timeout: Duration) -> OperatorAnswer {
         let client = reqwest::Client::new();
-        tool(url)
-            .run(
-                &client,
-                "crm",
-                Duration::from_secs(10),
-                &json!({"order": "A-1"}),
-            )
-            .await
+        let input = json!({"order": "A-1"});
+        tool(url).run(&client, "crm", timeout, &input).await
     }
 
     #[tokio::test]
@@ -280,6 +279,16 @@ mod tests {
         assert_eq!(
             text,
             OperatorAnswer::error("tool crm: its service answered 200 without JSON")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_that_never_answers_times_out() {
+        let addr = service().await;
+        let answer = call_within(&format!("http://{addr}/hang"), Duration::from_secs(1)).await;
+        assert_eq!(
+            answer,
+            OperatorAnswer::error("tool crm timed out after 1 s")
         );
     }
 

@@ -13,7 +13,7 @@ mod spec;
 
 pub use log::{RedactedEvent, RedactingWriter};
 pub use redact::{RedactError, Redactor};
-pub use spec::{SecretArgError, SecretSource, SecretSpec, check_allowed_url};
+pub use spec::{SecretArgError, SecretArgParser, SecretSource, SecretSpec, check_allowed_url};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

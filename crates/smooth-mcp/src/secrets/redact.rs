@@ -3,19 +3,23 @@
 
 use std::borrow::Cow;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::AhoCorasick;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-/// All secret values, matched in one pass. Where values overlap (one contains another) the
-/// longest match wins, so `[secret:long]` is never left half-replaced by a shorter one.
+/// All secret values, matched in one pass over the text. Where occurrences overlap (one value
+/// contains or runs into another) every byte of all of them is hidden under one marker, named
+/// after the longest value there: no part of any value survives, and markers are never
+/// rescanned.
 #[derive(Default)]
 pub struct Redactor {
     /// `None` when there is nothing to hide (most servers).
     matcher: Option<AhoCorasick>,
     /// The marker for each pattern, by pattern index.
     markers: Vec<String>,
+    /// The length of each pattern, by pattern index.
+    lengths: Vec<usize>,
     names: Vec<String>,
 }
 
@@ -32,6 +36,7 @@ impl Redactor {
     ) -> Result<Self, RedactError> {
         let mut patterns: Vec<String> = Vec::new();
         let mut markers = Vec::new();
+        let mut lengths = Vec::new();
         let mut names = Vec::new();
         for (name, value) in pairs {
             let raw = value.expose_secret();
@@ -45,6 +50,7 @@ impl Redactor {
                 if !form.is_empty() && !patterns.iter().any(|p| p == form) {
                     patterns.push(form.to_owned());
                     markers.push(marker.clone());
+                    lengths.push(form.len());
                 }
             }
             names.push(name);
@@ -52,15 +58,13 @@ impl Redactor {
         let matcher = if patterns.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .build(&patterns)?,
-            )
+            // Standard match kind: the only one that reports overlapping matches.
+            Some(AhoCorasick::new(&patterns)?)
         };
         Ok(Self {
             matcher,
             markers,
+            lengths,
             names,
         })
     }
@@ -70,17 +74,47 @@ impl Redactor {
     }
 
     pub fn redact<'s>(&self, text: &'s str) -> Cow<'s, str> {
-        match &self.matcher {
-            Some(m) if m.is_match(text) => Cow::Owned(m.replace_all(text, &self.markers)),
-            _ => Cow::Borrowed(text),
+        match self.redact_bytes(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            // Values are whole UTF-8 strings, so cuts fall on character boundaries.
+            Cow::Owned(bytes) => Cow::Owned(
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
         }
     }
 
     pub fn redact_bytes<'s>(&self, bytes: &'s [u8]) -> Cow<'s, [u8]> {
-        match &self.matcher {
-            Some(m) if m.is_match(bytes) => Cow::Owned(m.replace_all_bytes(bytes, &self.markers)),
-            _ => Cow::Borrowed(bytes),
+        let Some(matcher) = &self.matcher else {
+            return Cow::Borrowed(bytes);
+        };
+        let mut found: Vec<_> = matcher.find_overlapping_iter(bytes).collect();
+        if found.is_empty() {
+            return Cow::Borrowed(bytes);
         }
+        // (start, end, pattern of the longest match) of each run of overlapping matches.
+        let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+        found.sort_by_key(|m| (m.start(), std::cmp::Reverse(m.end())));
+        for m in found {
+            match runs.last_mut() {
+                Some((_, end, longest)) if m.start() < *end => {
+                    *end = (*end).max(m.end());
+                    if m.len() > self.lengths[*longest] {
+                        *longest = m.pattern().as_usize();
+                    }
+                }
+                _ => runs.push((m.start(), m.end(), m.pattern().as_usize())),
+            }
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut copied = 0;
+        for (start, end, pattern) in runs {
+            out.extend_from_slice(&bytes[copied..start]);
+            out.extend_from_slice(self.markers[pattern].as_bytes());
+            copied = end;
+        }
+        out.extend_from_slice(&bytes[copied..]);
+        Cow::Owned(out)
     }
 
     /// Redacts a string in place, allocating only when it holds a secret.
@@ -160,8 +194,14 @@ mod tests {
     fn longest_value_wins_where_values_overlap() {
         let r = redactor(&[("short", "pass"), ("long", "password123"), ("pin", "1234")]);
         assert_eq!(
-            r.redact("a password123 b pass c 123456"),
-            "a [secret:long] b [secret:short] c [secret:pin]56"
+            r.redact("a password123 b pass c 123456 é"),
+            "a [secret:long] b [secret:short] c [secret:pin]56 é"
+        );
+        // Overlapping occurrences of two values: neither leaves a piece behind.
+        let r = redactor(&[("long", "abcdef"), ("short", "xabc")]);
+        assert_eq!(
+            r.redact("1xabcdef2 xabc abcdef"),
+            "1[secret:long]2 [secret:short] [secret:long]"
         );
         assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
         assert!(!format!("{r:?}").contains("pass"));

@@ -101,6 +101,33 @@ impl FromStr for SecretSpec {
     }
 }
 
+/// The clap value parser for `--secret`. clap's own message for a bad value quotes it, and
+/// that value could be a password typed in the wrong place; this one names only the flag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecretArgParser;
+
+impl clap::builder::TypedValueParser for SecretArgParser {
+    type Value = SecretSpec;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<SecretSpec, clap::Error> {
+        let flag = arg.map_or_else(|| "--secret".to_owned(), ToString::to_string);
+        let fail = |why: String| {
+            let message = format!("invalid value for '{flag}': {why}\n");
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail("not valid UTF-8".into()))?;
+        text.parse()
+            .map_err(|e: SecretArgError| fail(e.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +170,29 @@ mod tests {
             let err = bad.parse::<SecretSpec>().unwrap_err().to_string();
             assert!(!err.contains("hunter2"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_clap_parser_never_echoes_the_value() {
+        let cmd = || {
+            clap::Command::new("t").arg(
+                clap::Arg::new("secret")
+                    .long("secret")
+                    .action(clap::ArgAction::Append)
+                    .value_parser(SecretArgParser),
+            )
+        };
+        let ok = cmd()
+            .try_get_matches_from(["t", "--secret", "gh=env:GH@https://github.com/*"])
+            .unwrap();
+        let spec: &SecretSpec = ok.get_one("secret").unwrap();
+        assert_eq!(spec.name, "gh");
+        let err = cmd()
+            .try_get_matches_from(["t", "--secret", "gh=hunter2-sentinel@https://github.com/*"])
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("--secret"), "{err}");
     }
 
     #[test]
