@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use crate::agent_tools::{ASK_USER, HandlerSpec, HeaderSource, ToolSpec, check_inputs, check_name};
+use crate::agent_tools::{
+    ASK_USER, HandlerSpec, HeaderSource, ToolSpec, check_env_name, check_inputs, check_name,
+};
 use crate::secrets::{SecretSource, SecretSpec};
 
 /// `output` when a tool does not describe what it returns.
@@ -186,8 +188,8 @@ fn tool_spec(name: &str, raw: RawTool) -> Result<ToolSpec, String> {
                 return Err("command must name a program: [\"program\", \"arg\", …]".into());
             }
             let env = raw.env.unwrap_or_default();
-            if let Some(bad) = env.iter().find(|v| v.is_empty() || v.contains(['=', '\0'])) {
-                return Err(format!("env lists {bad:?}, which is not a variable name"));
+            for (i, var) in env.iter().enumerate() {
+                check_env_name(var).map_err(|m| format!("env[{i}]: {m}"))?;
             }
             HandlerSpec::Command { argv, env }
         }
@@ -236,8 +238,10 @@ fn http_spec(raw: RawHttp) -> Result<HandlerSpec, String> {
         let name = HeaderName::try_from(header.as_str())
             .map_err(|_| format!("http.headers: {header:?} is not a header name"))?;
         let source = match value.strip_prefix("env:") {
-            Some(var) if !var.is_empty() => HeaderSource::Env(var.into()),
-            Some(_) => return Err(format!("http.headers.{header}: env: needs a variable name")),
+            Some(var) => {
+                check_env_name(var).map_err(|m| format!("http.headers.{header}: {m}"))?;
+                HeaderSource::Env(var.into())
+            }
             None => HeaderSource::Literal(value),
         };
         headers.push((name, source));
@@ -251,8 +255,8 @@ fn http_spec(raw: RawHttp) -> Result<HandlerSpec, String> {
 
 fn secret_spec(name: &str, raw: RawSecret) -> Result<SecretSpec, String> {
     let source = match (raw.value_env, raw.value_file) {
-        (Some(var), None) if !var.is_empty() => SecretSource::Env(var),
-        (None, Some(path)) if !path.as_os_str().is_empty() => SecretSource::File(path),
+        (Some(var), None) => SecretSource::Env(var),
+        (None, Some(path)) => SecretSource::File(path),
         _ => {
             return Err("needs exactly one of value_env = \"VAR\" or value_file = \"PATH\"".into());
         }
@@ -388,6 +392,10 @@ allowed_urls = ["https://*.mybank.example/*"]
         );
         let catch_all = err("[secrets.pw]\nvalue_env = \"PW\"\nallowed_urls = [\"https://*\"]\n");
         assert!(catch_all.contains("must name a site"), "{catch_all}");
+        let pasted =
+            err("[secrets.pw]\nvalue_env = \"hunter2!\"\nallowed_urls = [\"https://a.example\"]\n");
+        assert!(!pasted.contains("hunter2"), "{pasted}");
+        assert!(pasted.contains("environment variable name"), "{pasted}");
         let both = err(
             "[secrets.pw]\nvalue_env = \"PW\"\nvalue_file = \"/x\"\nallowed_urls = [\"https://a.example\"]\n",
         );

@@ -10,7 +10,7 @@ mod command;
 mod http;
 mod schema;
 
-pub use schema::{check_inputs, check_name};
+pub use schema::{check_env_name, check_inputs, check_name};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

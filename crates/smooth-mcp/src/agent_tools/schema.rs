@@ -22,6 +22,21 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// `^[A-Za-z_][A-Za-z0-9_]*$`. Checked wherever the operator names a variable, so that a value
+/// typed where a name belongs (`value_env = "hunter2!"`) stops the start without being
+/// echoed in "variable … is not set".
+pub fn check_env_name(var: &str) -> Result<(), String> {
+    let mut chars = var.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(())
+    } else {
+        Err("an environment variable name (letters, digits and _) is expected there".into())
+    }
+}
+
 /// A structural check of a tool's `inputs` JSON Schema (no schema engine in the server):
 /// an object with `"type": "object"`, `properties` (if any) an object of objects, `required`
 /// (if any) a list of property names. `$schema` is dropped: Smooth does not want it.
@@ -75,6 +90,15 @@ mod tests {
         }
         for bad in ["", "9a", "a-b", "a b", "é", &"x".repeat(65)] {
             assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_names_are_checked_without_echo() {
+        assert!(check_env_name("BANK_PASSWORD").is_ok());
+        for bad in ["", "1A", "pass word", "hunter2!", "A=B"] {
+            let err = check_env_name(bad).unwrap_err();
+            assert!(bad.is_empty() || !err.contains(bad), "{err}");
         }
     }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::agent_tools::check_name;
+use crate::agent_tools::{check_env_name, check_name};
 
 /// Where the value is read at start-up. The value itself is never in a flag or the config
 /// file (flags show in `ps`, files get pasted into bug reports).
@@ -26,6 +26,13 @@ impl SecretSpec {
     /// catch-all.
     pub fn check(&self) -> Result<(), String> {
         check_name(&self.name)?;
+        match &self.source {
+            SecretSource::Env(var) => check_env_name(var)?,
+            SecretSource::File(path) if path.as_os_str().is_empty() => {
+                return Err("the secret file path is empty".into());
+            }
+            SecretSource::File(_) => {}
+        }
         if self.allowed_urls.is_empty() {
             return Err("allowed_urls must list at least one URL pattern".into());
         }
@@ -77,16 +84,8 @@ impl FromStr for SecretSpec {
             .ok_or(SecretArgError::Shape)?;
         let (source, urls) = (&rest[..at], &rest[at + 1..]);
         let source = if let Some(var) = source.strip_prefix("env:") {
-            if var.is_empty() || var.contains(['=', '\0']) {
-                return Err(SecretArgError::Invalid(
-                    "env: needs an environment variable name".into(),
-                ));
-            }
             SecretSource::Env(var.into())
         } else if let Some(path) = source.strip_prefix("file:") {
-            if path.is_empty() {
-                return Err(SecretArgError::Invalid("file: needs a path".into()));
-            }
             SecretSource::File(path.into())
         } else {
             return Err(SecretArgError::Shape);
@@ -161,6 +160,8 @@ mod tests {
             "gh=env:GH_PW",
             "gh=hunter2@https://github.com/*",
             "gh=env:@https://github.com/*",
+            "gh=env:hunter2!@https://github.com/*",
+            "gh=file:@https://github.com/*",
             "9gh=env:GH@https://github.com/*",
             "gh=env:GH@https://*",
             "gh=env:GH@https://*.*/x",
