@@ -268,6 +268,41 @@ mod tests {
         assert_eq!(tail_text(b"  short \n", 2048), "short");
     }
 
+    /// A command tool that marks its start in `dir`, then waits (polling) for the other's.
+    fn rendezvous(me: &str, other: &str, dir: &std::path::Path) -> ToolSpec {
+        let script =
+            r#"touch "$1/$2"; until [ -e "$1/$3" ]; do sleep 0.05; done; echo '{"ok":true}'"#;
+        let argv = ["sh", "-c", script, "sh"]
+            .into_iter()
+            .map(String::from)
+            .chain([dir.display().to_string(), me.into(), other.into()])
+            .collect();
+        ToolSpec {
+            description: "d".into(),
+            inputs: Map::new(),
+            output: "o".into(),
+            timeout: Duration::from_secs(20),
+            handler: HandlerSpec::Command { argv, env: vec![] },
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_run_concurrently() {
+        // Each tool finishes only once the other has started: run one after the other, the
+        // first would time out.
+        let dir = tempfile::tempdir().unwrap();
+        let specs = BTreeMap::from([
+            ("a".to_string(), rendezvous("a", "b", dir.path())),
+            ("b".to_string(), rendezvous("b", "a", dir.path())),
+        ]);
+        let tools = OperatorTools::resolve(specs, &|_| None).unwrap();
+        let (a, b) = futures::join!(tools.answer("a", json!({})), tools.answer("b", json!({})));
+        assert_eq!(a, OperatorAnswer::ok(json!({"ok": true})));
+        assert_eq!(b, OperatorAnswer::ok(json!({"ok": true})));
+        let unknown = tools.answer("c", json!({})).await;
+        assert_eq!(unknown, OperatorAnswer::error("c is not an operator tool"));
+    }
+
     #[test]
     fn ask_user_is_a_valid_declaration() {
         let tool = ask_user_tool();
