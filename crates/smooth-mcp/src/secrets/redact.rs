@@ -46,7 +46,7 @@ impl Redactor {
             let marker = format!("[secret:{name}]");
             let json = serde_json::to_string(raw).unwrap_or_default();
             let debug = format!("{raw:?}");
-            for form in [raw, json.trim_matches('"'), debug.trim_matches('"')] {
+            for form in [raw, unquote(&json), unquote(&debug)] {
                 if !form.is_empty() && !patterns.iter().any(|p| p == form) {
                     patterns.push(form.to_owned());
                     markers.push(marker.clone());
@@ -169,6 +169,14 @@ impl Redactor {
     }
 }
 
+/// The inside of `"…"` (exactly one quote each side: the value may itself end in a quote).
+fn unquote(quoted: &str) -> &str {
+    quoted
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(quoted)
+}
+
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redactor")
@@ -231,6 +239,10 @@ mod tests {
         assert_eq!(r.redact(&text), r#"{"out":"[secret:pw]"}"#);
         let debug = format!("{:?}", r#"a"b\c-sentinel"#);
         assert_eq!(r.redact(&debug), r#""[secret:pw]""#);
+        // A value that ends in a quote keeps it in its escaped forms.
+        let r = redactor(&[("q", r#"sentinel""#)]);
+        let text = serde_json::to_string(&json!([r#"sentinel""#])).unwrap();
+        assert_eq!(r.redact(&text), r#"["[secret:q]"]"#);
     }
 
     #[test]
