@@ -18,14 +18,22 @@
 //! * [`sessions`]: the sessions this process opened — the idle reaper and closing them at
 //!   shutdown, so nobody pays for a browser left open. Knows nothing of MCP.
 //! * [`signal`]: SIGINT/SIGTERM, shared by every long-running mode.
+//! * [`config_file`]: the `--config` TOML file (`[tools.*]`, `[secrets.*]`), checked strictly.
+//! * [`agent_tools`]: tools the agent calls that the server answers itself (the operator's
+//!   programs and HTTP endpoints) and the checks every agent tool declaration passes.
+//! * [`secrets`]: values the agent may type on named sites, and the redaction that keeps
+//!   them out of everything the server writes. Knows nothing of MCP but its result type.
 //!
 //! The Smooth REST client and the task watcher live in the `smooth-api` crate, which knows
 //! nothing of MCP; the fake Smooth API used by `--mock` and the tests is the `smooth-mock`
 //! crate, which shares no types with `smooth-api` so that it checks the wire format.
 
+pub mod agent_tools;
 pub mod config;
+pub mod config_file;
 pub mod escape;
 pub mod mcp;
+pub mod secrets;
 pub mod sessions;
 pub mod signal;
 pub mod transport;
