@@ -258,7 +258,7 @@ async fn operator_tools_run_concurrently_and_never_block_the_poller() {
     let js = session
         .send_action(
             "browser_action",
-            json!({"name": "evaluate_js", "input": {"js": "1 + 1"}}),
+            json!({"name": "evaluate_js", "input": {"js": "(args) => args.a + args.b", "args": {"a": 1, "b": 1}}}),
         )
         .await
         .unwrap();
