@@ -7,7 +7,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
-use crate::mcp::Toolset;
+use crate::mcp::{Agent, Device, Toolset};
 use smooth_api::DEFAULT_BASE_URL;
 
 /// Everything the server reads at start-up.
@@ -95,12 +95,12 @@ pub enum McpTasks {
 #[command(next_help_heading = "Browser defaults (a call's own value wins)")]
 pub struct BrowserArgs {
     /// Device for tasks and sessions that do not choose one (Smooth's default: desktop).
-    #[arg(long, env = "SMOOTH_MCP_DEFAULT_DEVICE", value_parser = ["desktop", "mobile", "desktop-lg"])]
-    pub default_device: Option<String>,
+    #[arg(long, env = "SMOOTH_MCP_DEFAULT_DEVICE", value_enum)]
+    pub default_device: Option<Device>,
 
     /// Agent for tasks that do not choose one (Smooth's default: smooth).
-    #[arg(long, env = "SMOOTH_MCP_DEFAULT_AGENT", value_parser = ["smooth", "smooth-lite"])]
-    pub default_agent: Option<String>,
+    #[arg(long, env = "SMOOTH_MCP_DEFAULT_AGENT", value_enum)]
+    pub default_agent: Option<Agent>,
 
     /// Proxy for every browser unless a call gives its own, e.g. `http://host:8080` or
     /// `socks5://host:1080`.

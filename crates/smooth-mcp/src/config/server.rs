@@ -176,8 +176,8 @@ fn task_defaults(browser: &BrowserArgs) -> Result<TaskDefaults, ConfigError> {
     });
     let non_empty = |ids: &[String]| (!ids.is_empty()).then(|| ids.to_vec());
     let defaults = TaskDefaults {
-        device: browser.default_device.clone(),
-        agent: browser.default_agent.clone(),
+        device: browser.default_device,
+        agent: browser.default_agent,
         proxy,
         use_adblock: browser.use_adblock,
         use_captcha_solver: browser.use_captcha_solver,

@@ -209,10 +209,9 @@ pub struct Proxy {
 /// Task options the operator sets once (flags or environment). A call's own value wins.
 #[derive(Debug, Clone, Default)]
 pub struct TaskDefaults {
-    /// `desktop`, `mobile` or `desktop-lg`.
-    pub device: Option<String>,
-    /// `smooth` or `smooth-lite` (one-shot tasks only).
-    pub agent: Option<String>,
+    pub device: Option<Device>,
+    /// One-shot tasks only.
+    pub agent: Option<Agent>,
     pub proxy: Option<Proxy>,
     pub use_adblock: Option<bool>,
     pub use_captcha_solver: Option<bool>,
@@ -314,7 +313,7 @@ impl BrowserOptions {
             .or_else(|| defaults.experimental_features.clone())
             .map(Value::Object);
         if req.device.is_none() {
-            req.device = defaults.device.clone();
+            req.device = defaults.device.map(|d| d.as_str().to_owned());
         }
         req.certificates = defaults.certificates.clone();
         Ok(())

@@ -97,8 +97,8 @@ impl RunTaskArgs {
             enable_recording: self.enable_recording,
             agent: self
                 .agent
-                .map(|a| a.as_str().to_owned())
-                .or_else(|| defaults.agent.clone()),
+                .or(defaults.agent)
+                .map(|a| a.as_str().to_owned()),
             additional_tools: additional_tools(self.additional_tools.clone(), defaults)?,
             ..TaskRequest::default()
         };
