@@ -912,13 +912,20 @@ async fn list_profiles(State(inner): State<Shared>) -> Response {
 }
 
 async fn delete_profile(State(inner): State<Shared>, Path(id): Path<String>) -> Res {
-    let mut world = inner.world();
-    let i = world
-        .profiles
+    remove_first(
+        &mut inner.world().profiles,
+        |p| p.id == id,
+        "Profile not found",
+    )
+}
+
+/// `DELETE` of a listed resource: `true`, or 404 with `missing` when nothing matches.
+fn remove_first<T>(items: &mut Vec<T>, matches: impl Fn(&T) -> bool, missing: &str) -> Res {
+    let i = items
         .iter()
-        .position(|p| p.id == id)
-        .ok_or_else(|| detail(StatusCode::NOT_FOUND, "Profile not found"))?;
-    world.profiles.remove(i);
+        .position(matches)
+        .ok_or_else(|| detail(StatusCode::NOT_FOUND, missing))?;
+    items.remove(i);
     Ok(ok(json!(true)))
 }
 
@@ -1066,14 +1073,11 @@ async fn list_extensions(State(inner): State<Shared>) -> Response {
 }
 
 async fn delete_extension(State(inner): State<Shared>, Path(id): Path<String>) -> Res {
-    let mut world = inner.world();
-    let i = world
-        .extensions
-        .iter()
-        .position(|e| e.id == id)
-        .ok_or_else(|| detail(StatusCode::NOT_FOUND, "Extension not found"))?;
-    world.extensions.remove(i);
-    Ok(ok(json!(true)))
+    remove_first(
+        &mut inner.world().extensions,
+        |e| e.id == id,
+        "Extension not found",
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -95,10 +95,7 @@ impl RunTaskArgs {
             profile_id: self.profile_id.clone(),
             profile_read_only: self.profile_read_only,
             enable_recording: self.enable_recording,
-            agent: self
-                .agent
-                .or(defaults.agent)
-                .map(|a| a.as_str().to_owned()),
+            agent: self.agent.or(defaults.agent).map(|a| a.as_str().to_owned()),
             additional_tools: additional_tools(self.additional_tools.clone(), defaults)?,
             ..TaskRequest::default()
         };
