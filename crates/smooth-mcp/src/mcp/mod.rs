@@ -28,6 +28,8 @@ use rmcp::service::RequestContext;
 use rmcp::task_manager::TaskManager;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
+use crate::agent_tools::OperatorTools;
+use crate::secrets::{Redactor, Secrets};
 use crate::sessions::Sessions;
 use smooth_api::watch::Watcher;
 use smooth_api::{ApiKey, SmoothClient};
@@ -58,6 +60,20 @@ pub struct Settings {
     pub toolsets: Vec<Toolset>,
     /// Task options applied when a call does not set them.
     pub task_defaults: TaskDefaults,
+    /// Attach the built-in `ask_user` agent tool to every task and session.
+    pub ask_user: bool,
+    /// How long an agent tool call waits for an answer before it is answered 400
+    /// (the agent never stalls forever).
+    pub tool_answer_timeout: Duration,
+}
+
+/// What the operator configured for the agent: tools the server answers, secrets, and the
+/// redactor that hides every secret value (and `env:` header value) from what the server writes.
+#[derive(Debug, Clone)]
+pub struct AgentSetup {
+    pub operator_tools: Arc<OperatorTools>,
+    pub secrets: Arc<Secrets>,
+    pub redactor: Arc<Redactor>,
 }
 
 /// A family of tools, chosen with `--toolsets`. `core` is always on.
@@ -134,6 +150,9 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub settings: Settings,
     pub mcp_tasks: TaskManager,
+    pub operator_tools: Arc<OperatorTools>,
+    pub secrets: Arc<Secrets>,
+    pub redactor: Arc<Redactor>,
     /// The routed tools, built once: every connection serves the same list.
     tools: OnceLock<Arc<ToolRouter<SmoothServer>>>,
 }
@@ -269,25 +288,25 @@ impl ServerHandler for SmoothServer {
     }
 }
 
-/// How long an agent tool call may wait for an answer before it is answered 400
-/// (the agent never stalls forever).
-pub const DEFAULT_TOOL_ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
-
 impl AppState {
     pub fn new(
         client: SmoothClient,
         settings: Settings,
         poll_interval: Duration,
         idle_session_timeout: Option<Duration>,
+        agent: AgentSetup,
     ) -> Arc<Self> {
         let sessions = Sessions::new(idle_session_timeout);
         sessions.spawn_reaper();
         Arc::new(Self {
             client,
-            watcher: Watcher::new(poll_interval, DEFAULT_TOOL_ANSWER_TIMEOUT),
+            watcher: Watcher::new(poll_interval, settings.tool_answer_timeout),
             sessions,
             settings,
             mcp_tasks: TaskManager::new(),
+            operator_tools: agent.operator_tools,
+            secrets: agent.secrets,
+            redactor: agent.redactor,
             tools: OnceLock::new(),
         })
     }
