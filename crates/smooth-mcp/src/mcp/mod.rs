@@ -1,6 +1,7 @@
 //! The MCP server: tool argument and result types, one file per tool family, output shaping
 //! and error rendering. Thin: every Smooth call goes through the watcher or the client.
 
+mod answers;
 mod args;
 mod error;
 mod extensions;
@@ -135,7 +136,11 @@ impl Toolset {
 
     fn router(self) -> ToolRouter<SmoothServer> {
         match self {
-            Self::Core => SmoothServer::task_router() + SmoothServer::session_router(),
+            Self::Core => {
+                SmoothServer::task_router()
+                    + SmoothServer::session_router()
+                    + SmoothServer::answer_router()
+            }
             Self::Files => SmoothServer::file_router(),
             Self::Profiles => SmoothServer::profile_router(),
             Self::Extensions => SmoothServer::extension_router(),
@@ -266,7 +271,13 @@ impl ServerHandler for SmoothServer {
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
         let tcc = ToolCallContext::new(self, request, context);
-        self.tool_router.call(tcc).await
+        let mut response = self.tool_router.call(tcc).await?;
+        // The choke point for results: every result and tool error (an agent's output may
+        // echo a secret it typed) passes the redactor.
+        if let CallToolResponse::Complete(result) = &mut response {
+            self.state.redactor.redact_result(result);
+        }
+        Ok(response)
     }
 
     async fn get_task(

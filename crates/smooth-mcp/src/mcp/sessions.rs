@@ -22,8 +22,8 @@ use super::error::{ToolError, ToolResult, invalid};
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
 use super::results::{
-    ActionStatus, SessionActionResult, SessionInfo, SessionList, SessionOpened, seconds_since,
-    structured, usd,
+    ActionStatus, PendingCall, SessionActionResult, SessionInfo, SessionList, SessionOpened,
+    answer_step, seconds_since, structured, usd,
 };
 use super::wait::{Wait, Waited};
 use super::{Settings, SmoothServer};
@@ -264,6 +264,7 @@ impl SmoothServer {
             reporter: &mut reporter,
             heartbeat: self.state.settings.heartbeat,
             label: "session",
+            redactor: &self.state.redactor,
         }
         .until(&watch, |st| {
             st.is_terminal() || st.task.as_ref().is_some_and(|t| t.live_url.is_some())
@@ -557,7 +558,7 @@ impl SmoothServer {
         .await
     }
 
-    async fn await_action(
+    pub(super) async fn await_action(
         &self,
         watch: &Arc<TaskWatch>,
         action: ActionKind,
@@ -578,6 +579,7 @@ impl SmoothServer {
             reporter,
             heartbeat: self.state.settings.heartbeat,
             label,
+            redactor: &self.state.redactor,
         }
         .until(watch, |st| {
             st.action_result(event_id).is_some() || st.is_terminal()
@@ -603,6 +605,19 @@ impl SmoothServer {
                         ""
                     }
                 )));
+            }
+            Waited::NeedsAnswer => {
+                let calls = st.pending_tool_calls();
+                return Ok(SessionActionResult {
+                    pending_tool_calls: Some(calls.iter().map(PendingCall::from).collect()),
+                    next_step: answer_step(id, &calls),
+                    ..SessionActionResult::new(
+                        id,
+                        action,
+                        ActionStatus::WaitingForAnswer,
+                        session_credits,
+                    )
+                });
             }
             Waited::Budget => {
                 return Ok(SessionActionResult {

@@ -25,7 +25,10 @@ use super::args::{
 use super::error::{ToolError, ToolResult};
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
-use super::results::{CancelResult, TaskResult, link, seconds_since, structured, usd};
+use super::results::{
+    CancelResult, PendingCall, ResultStatus, TaskResult, answer_step, link, seconds_since,
+    structured, usd,
+};
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
 use smooth_api::watch::{AgentTools, TaskWatch};
@@ -266,7 +269,7 @@ impl SmoothServer {
     }
 
     /// Waits for a task within `budget` and renders where it stands.
-    async fn follow(
+    pub(super) async fn follow(
         &self,
         watch: Arc<TaskWatch>,
         reporter: &mut Reporter,
@@ -282,6 +285,7 @@ impl SmoothServer {
             reporter,
             heartbeat: self.state.settings.heartbeat,
             label: "task",
+            redactor: &self.state.redactor,
         }
         .until(&watch, |st| st.is_terminal())
         .await;
@@ -293,7 +297,7 @@ impl SmoothServer {
                 self.collect_artifacts(&watch, until, downloads).await;
                 Ok(self.render_task(&watch, downloads))
             }
-            Waited::Budget => Ok(self.render_task(&watch, downloads)),
+            Waited::Budget | Waited::NeedsAnswer => Ok(self.render_task(&watch, downloads)),
             Waited::Cancelled => {
                 if cancel_on_abort {
                     // Bounded: the client already went away.
@@ -345,6 +349,7 @@ impl SmoothServer {
 
     fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
         let st = watch.snapshot();
+        let pending = st.pending_tool_calls();
         let cap = self.state.settings.output_cap;
         let task = st.task.unwrap_or_else(|| TaskResponse {
             id: watch.id.clone(),
@@ -358,7 +363,11 @@ impl SmoothServer {
             _ => (None, false),
         };
         let live = !task.status.is_terminal();
-        let next_step = if live {
+        // The watcher clears pending calls when the task ends.
+        let waits = !pending.is_empty();
+        let next_step = if waits {
+            answer_step(&watch.id, &pending)
+        } else if live {
             Some(format!(
                 "Still {} after this call's wait budget. Call get_task with task_id \"{}\" to keep waiting \
                  (repeat as needed), or cancel_task to stop it.{}",
@@ -377,7 +386,12 @@ impl SmoothServer {
         let elapsed = task.created_at.map(seconds_since).unwrap_or_default();
         let result = TaskResult {
             task_id: watch.id.clone(),
-            status: task.status,
+            status: if waits {
+                ResultStatus::WaitingForAnswer
+            } else {
+                task.status.into()
+            },
+            pending_tool_calls: waits.then(|| pending.iter().map(PendingCall::from).collect()),
             output,
             output_truncated,
             credits_used: task.credits_used,
@@ -467,10 +481,18 @@ impl SmoothServer {
                         work.await
                     }
                 };
+                let redactor = &server.state.redactor;
                 match outcome {
-                    Ok(result) => Ok(result),
+                    Ok(mut result) => {
+                        redactor.redact_result(&mut result);
+                        Ok(result)
+                    }
                     Err(ToolError::Cancelled(_)) => Err(TaskExit::Cancelled),
-                    Err(e) => Ok(CallToolResult::error(e.into_contents())),
+                    Err(e) => {
+                        let mut result = CallToolResult::error(e.into_contents());
+                        redactor.redact_result(&mut result);
+                        Ok(result)
+                    }
                 }
             })
         }))
