@@ -87,7 +87,21 @@ impl SmoothServer {
         answer_call(&watch, &call_id, answer).await?;
         tracing::info!(task = %id, call = %call_id, "agent tool call answered");
         let budget = wait_budget(args.wait_seconds, &self.state.settings);
+        let downloads = args.include_downloads.unwrap_or(false);
         let mut reporter = Reporter::for_request(&ctx);
+        if let Some(event_id) = self.one_shot_run(&id) {
+            return self
+                .follow_one_shot(
+                    &watch,
+                    &event_id,
+                    &mut reporter,
+                    &ctx.ct,
+                    budget,
+                    downloads,
+                    false,
+                )
+                .await;
+        }
         let pending_run = self.state.sessions.get(&id).and_then(|e| e.pending_task);
         if let Some(run) = pending_run {
             let result = self
@@ -102,15 +116,8 @@ impl SmoothServer {
                 .await?;
             return Ok(structured(&result, vec![]));
         }
-        self.follow(
-            watch,
-            &mut reporter,
-            &ctx.ct,
-            budget,
-            args.include_downloads.unwrap_or(false),
-            false,
-        )
-        .await
+        self.follow(watch, &mut reporter, &ctx.ct, budget, downloads, false)
+            .await
     }
 }
 

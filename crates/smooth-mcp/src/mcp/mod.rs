@@ -3,9 +3,11 @@
 
 mod answers;
 mod args;
+mod declare;
 mod error;
 mod extensions;
 mod files;
+mod one_shot;
 mod output;
 mod profiles;
 mod progress;

@@ -22,7 +22,9 @@ use super::args::{
     check_json_schema, check_max_steps, check_url, metadata_to_wire, redact, required_text,
     tools_make_files, wait_budget,
 };
-use super::error::{ToolError, ToolResult};
+use super::declare::{CustomToolArg, declare};
+use super::error::{ToolError, ToolResult, invalid};
+use super::one_shot::OneShot;
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
 use super::results::{
@@ -31,8 +33,8 @@ use super::results::{
 };
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
-use smooth_api::watch::{AgentTools, TaskWatch};
-use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse};
+use smooth_api::watch::TaskWatch;
+use smooth_api::{CustomTool, SmoothClient, SmoothError, TaskRequest, TaskResponse};
 
 /// How long a finished task's result waits for its recording and downloads links.
 const ARTIFACT_WAIT: Duration = Duration::from_secs(5);
@@ -77,13 +79,28 @@ pub struct RunTaskArgs {
     /// Also return downloads_url, a zip of files the agent downloaded (default: when
     /// screenshot or print_page is on).
     pub include_downloads: Option<bool>,
+    /// Tools the agent may call; you answer them (answer_tool_call).
+    pub custom_tools: Option<Vec<CustomToolArg>>,
+    /// Only these operator tools (list_agent_tools); default all.
+    pub tools: Option<Vec<String>>,
+    /// Secret names (list_secrets) the agent may type; the task then runs in a session of its own.
+    pub secrets: Option<Vec<String>>,
     /// Seconds to wait for the result before returning the task id (capped by the server).
     pub wait_seconds: Option<u64>,
 }
 
+/// `custom_tools` is left out of the request when there are none.
+pub(super) fn non_empty(tools: Vec<CustomTool>) -> Option<Vec<CustomTool>> {
+    (!tools.is_empty()).then_some(tools)
+}
+
 impl RunTaskArgs {
     /// The request to send, with the server's defaults where the call set nothing.
-    fn to_request(&self, server: &SmoothServer) -> ToolResult<TaskRequest> {
+    fn to_request(
+        &self,
+        server: &SmoothServer,
+        custom_tools: Vec<CustomTool>,
+    ) -> ToolResult<TaskRequest> {
         let settings = &server.state.settings;
         let defaults = &settings.task_defaults;
         let mut req = TaskRequest {
@@ -103,6 +120,7 @@ impl RunTaskArgs {
                 .map(|a| a.as_str().to_owned())
                 .or_else(|| defaults.agent.clone()),
             additional_tools: additional_tools(self.additional_tools.clone(), defaults)?,
+            custom_tools: non_empty(custom_tools),
             ..TaskRequest::default()
         };
         self.browser
@@ -170,6 +188,22 @@ impl SmoothServer {
     ) -> Result<CallToolResult, ToolError> {
         let id = required_text("task_id", &args.task_id)?;
         let watch = self.state.watcher.watch(&self.client(&ctx), &id);
+        let budget = wait_budget(args.wait_seconds, &self.state.settings);
+        let downloads = args.include_downloads.unwrap_or(false);
+        if let Some(event_id) = self.one_shot_run(&id) {
+            let mut reporter = Reporter::for_request(&ctx);
+            return self
+                .follow_one_shot(
+                    &watch,
+                    &event_id,
+                    &mut reporter,
+                    &ctx.ct,
+                    budget,
+                    downloads,
+                    false,
+                )
+                .await;
+        }
         // What this process last saw may be old (nobody was waiting): start from the truth.
         if !watch.state().is_terminal() {
             watch
@@ -177,17 +211,9 @@ impl SmoothServer {
                 .await
                 .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
         }
-        let budget = wait_budget(args.wait_seconds, &self.state.settings);
         let mut reporter = Reporter::for_request(&ctx);
-        self.follow(
-            watch,
-            &mut reporter,
-            &ctx.ct,
-            budget,
-            args.include_downloads.unwrap_or(false),
-            false,
-        )
-        .await
+        self.follow(watch, &mut reporter, &ctx.ct, budget, downloads, false)
+            .await
     }
 
     #[tool(
@@ -238,11 +264,36 @@ impl SmoothServer {
         ct: &CancellationToken,
         budget: Duration,
     ) -> Result<CallToolResult, ToolError> {
-        let req = args.to_request(self)?;
+        let (custom_tools, tools) =
+            declare(args.custom_tools.clone(), args.tools.clone(), &self.state)?;
+        let secrets = match args.secrets.as_deref().filter(|n| !n.is_empty()) {
+            Some(names) => Some(
+                self.state
+                    .secrets
+                    .wire(names)
+                    .map_err(|e| invalid(format!("secrets: {e}")))?,
+            ),
+            None => None,
+        };
+        let req = args.to_request(self, custom_tools)?;
+        let downloads = args
+            .include_downloads
+            .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
+        if let Some(secrets) = secrets {
+            let job = OneShot {
+                req,
+                tools,
+                secrets,
+                downloads,
+            };
+            return self
+                .run_in_own_session(job, client, reporter, ct, budget)
+                .await;
+        }
         let watch = self
             .state
             .watcher
-            .start(&client, &req, AgentTools::default())
+            .start(&client, &req, tools)
             .await
             .map_err(|e| {
                 redact(
@@ -252,9 +303,6 @@ impl SmoothServer {
             })?;
         tracing::info!(task = %watch.id, "task created");
         let id = watch.id.clone();
-        let downloads = args
-            .include_downloads
-            .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
         // The task exists now: even a bug in the wait must not lose its id.
         AssertUnwindSafe(self.follow(watch, reporter, ct, budget, downloads, true))
             .catch_unwind()
@@ -327,7 +375,12 @@ impl SmoothServer {
     }
 
     /// A finished task's recording (and downloads) links appear shortly after the end.
-    async fn collect_artifacts(&self, watch: &Arc<TaskWatch>, until: Instant, downloads: bool) {
+    pub(super) async fn collect_artifacts(
+        &self,
+        watch: &Arc<TaskWatch>,
+        until: Instant,
+        downloads: bool,
+    ) {
         loop {
             let missing = {
                 let st = watch.state();
@@ -347,7 +400,7 @@ impl SmoothServer {
         }
     }
 
-    fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
+    pub(super) fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
         let st = watch.snapshot();
         let pending = st.pending_tool_calls();
         let cap = self.state.settings.output_cap;
