@@ -7,6 +7,7 @@ mod declare;
 mod error;
 mod extensions;
 mod files;
+mod listing;
 mod one_shot;
 mod output;
 mod profiles;
@@ -190,20 +191,29 @@ impl SmoothServer {
     pub fn new(state: Arc<AppState>) -> Self {
         let tool_router = state
             .tools
-            .get_or_init(|| Arc::new(Self::router(&state.settings.toolsets)))
+            .get_or_init(|| Arc::new(Self::router(&state)))
             .clone();
         Self { state, tool_router }
     }
 
     /// The tools of the chosen families, with portable schemas. Only the chosen families are
     /// routed: a hidden tool is neither listed nor callable.
-    fn router(toolsets: &[Toolset]) -> ToolRouter<SmoothServer> {
+    fn router(state: &AppState) -> ToolRouter<SmoothServer> {
         let mut chosen = Toolset::Core.router();
-        for set in toolsets {
+        for set in &state.settings.toolsets {
             if *set != Toolset::Core {
                 chosen += set.router();
             }
         }
+        // Listed only when there is something to list (every listed tool costs context).
+        let mut listing = Self::listing_router();
+        if state.operator_tools.is_empty() {
+            listing.remove_route("list_agent_tools");
+        }
+        if state.secrets.is_empty() {
+            listing.remove_route("list_secrets");
+        }
+        chosen += listing;
         let mut router = ToolRouter::new();
         for mut route in chosen {
             schema::make_portable(Arc::make_mut(&mut route.attr.input_schema));
@@ -248,13 +258,17 @@ impl ServerHandler for SmoothServer {
                 Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
                     .with_title("Smooth browser agent"),
             )
-            .with_instructions(
-                if self.state.settings.toolsets.contains(&Toolset::Profiles) {
-                    format!("{INSTRUCTIONS}{PROFILE_INSTRUCTIONS}")
+            .with_instructions({
+                let profiles = if self.state.settings.toolsets.contains(&Toolset::Profiles) {
+                    PROFILE_INSTRUCTIONS
                 } else {
-                    INSTRUCTIONS.to_owned()
-                },
-            )
+                    ""
+                };
+                format!(
+                    "{INSTRUCTIONS}{profiles}{}",
+                    listing::instructions(&self.state)
+                )
+            })
     }
 
     async fn call_tool(
