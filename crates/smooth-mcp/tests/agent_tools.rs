@@ -210,6 +210,14 @@ async fn ask_user_without_elicitation_is_relayed_through_the_assistant() {
         step.contains("The agent asks the user: \"Which account?\" (choices: personal, business)"),
         "{step}"
     );
+    let progress = server.recorder.progress.lock().unwrap().clone();
+    let said = format!("waiting for an answer to ask_user (call_id {call})");
+    assert!(
+        progress
+            .iter()
+            .any(|p| p.message.as_deref().unwrap_or("").contains(&said)),
+        "{progress:?}"
+    );
     // get_task reports the same pending call at once.
     let again = server
         .ok("get_task", json!({"task_id": id, "wait_seconds": 30}))
@@ -229,6 +237,47 @@ async fn ask_user_without_elicitation_is_relayed_through_the_assistant() {
             .contains("tool 'ask_user' returned \"business\""),
         "{r}"
     );
+}
+
+#[tokio::test]
+async fn a_session_run_task_waits_for_an_answer_too() {
+    let mock = start_mock(fast_mock()).await;
+    let server = spawn_against(&mock, Launch::default()).await;
+    let s = server
+        .ok("open_session", json!({"custom_tools": [lookup_tool()]}))
+        .await;
+    let sid = s["session_id"].as_str().unwrap().to_owned();
+    let run = json!({"session_id": sid, "action": "run_task", "wait_seconds": 30,
+                     "task": r#"Check [mock:tool_call=lookup {"q": "z"}]"#});
+    let r = server.ok("session_action", run.clone()).await;
+    assert_eq!(r["action"], "run_task");
+    let call = call_id(&r);
+    let step = r["next_step"].as_str().unwrap();
+    assert!(step.contains(&format!("task_id \"{sid}\"")), "{step}");
+    // Repeating the call resumes the wait: the same call is still pending.
+    let again = server.ok("session_action", run).await;
+    assert_eq!(call_id(&again), call);
+    let r = server
+        .ok(
+            "answer_tool_call",
+            json!({"task_id": sid, "call_id": call, "output": "7 EUR", "wait_seconds": 30}),
+        )
+        .await;
+    assert_eq!(r["status"], "done", "{r}");
+    assert_eq!(r["session_id"], sid.as_str());
+    assert!(
+        r["output"]
+            .as_str()
+            .unwrap()
+            .contains("tool 'lookup' returned \"7 EUR\""),
+        "{r}"
+    );
+    server
+        .ok(
+            "session_action",
+            json!({"session_id": sid, "action": "close"}),
+        )
+        .await;
 }
 
 #[tokio::test]
