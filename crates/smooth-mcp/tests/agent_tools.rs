@@ -557,6 +557,13 @@ async fn secrets_reach_smooth_and_nothing_else() {
         json!({"secrets": [{"name": "bank", "allowed_urls": ["https://bank.example/*"]}]})
     );
 
+    let info = server.client.peer_info().unwrap();
+    let instructions = info.instructions.as_deref().unwrap();
+    assert!(
+        instructions.contains("bank on https://bank.example/*"),
+        "{instructions}"
+    );
+    assert!(!instructions.contains(SENTINEL));
     // In a session.
     let s = server.ok("open_session", json!({})).await;
     let sid = s["session_id"].as_str().unwrap().to_owned();
