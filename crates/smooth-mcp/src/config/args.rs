@@ -271,7 +271,7 @@ pub enum Transport {
 }
 
 /// Options of `--transport http`. Giving any of them with another transport is a start-up
-/// error ([`crate::config::Cli::try_parse_from`] checks the whole group), so a misplaced
+/// error ([`crate::config::Cli::parse_checked_from`] checks the whole group), so a misplaced
 /// flag never goes silently unused.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "HTTP transport (only with --transport http)")]
