@@ -89,25 +89,8 @@ impl std::fmt::Debug for HeaderSource {
 }
 
 /// The answer the agent gets: 200 with the tool's JSON, or 400 with a message it can read
-/// and work around. (At merge: `ToolAnswer` of smooth-api, through the `AutoAnswer` trait.)
-#[derive(Debug, Clone, PartialEq)]
-pub struct OperatorAnswer {
-    pub code: u16,
-    pub output: Value,
-}
-
-impl OperatorAnswer {
-    pub fn ok(output: Value) -> Self {
-        Self { code: 200, output }
-    }
-
-    pub fn error(message: impl Into<String>) -> Self {
-        Self {
-            code: 400,
-            output: Value::String(message.into()),
-        }
-    }
-}
+/// and work around (the watcher's answer type, so no conversion is needed).
+pub type OperatorAnswer = smooth_api::watch::ToolAnswer;
 
 /// Start-up errors; each names the tool and the variable or header, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +211,17 @@ impl OperatorTools {
             tracing::info!(tool = %tool.name, code = answer.code, ms, "operator tool answered");
             answer
         })
+    }
+}
+
+/// The watcher runs operator tools through this (it knows nothing of how they work).
+impl smooth_api::watch::AutoAnswer for OperatorTools {
+    fn handles(&self, tool: &str) -> bool {
+        OperatorTools::handles(self, tool)
+    }
+
+    fn answer(&self, tool: &str, input: Value) -> smooth_api::watch::AnswerFuture {
+        OperatorTools::answer(self, tool, input)
     }
 }
 

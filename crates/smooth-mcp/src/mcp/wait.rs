@@ -8,11 +8,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::progress::Reporter;
+use crate::secrets::Redactor;
 use smooth_api::SmoothError;
 use smooth_api::watch::{TaskState, TaskWatch};
 
 pub enum Waited {
     Done,
+    /// The agent waits for an answer to a tool call: the caller returns at once so the
+    /// assistant can answer (waiting out the budget would only delay the agent).
+    NeedsAnswer,
     Budget,
     Cancelled,
     Gone(Arc<SmoothError>),
@@ -25,6 +29,8 @@ pub struct Wait<'a> {
     pub heartbeat: Duration,
     /// What is being waited for, as the user would name it ("task", "agent task").
     pub label: &'a str,
+    /// Every message passes it: progress and MCP task status never show a secret value.
+    pub redactor: &'a Redactor,
 }
 
 impl Wait<'_> {
@@ -36,13 +42,14 @@ impl Wait<'_> {
         // can watch from the first notification on.
         let mut next_beat = started + self.heartbeat;
         loop {
-            let (finished, gone, status, live_url) = {
+            let (finished, gone, status, live_url, pending) = {
                 let st = watch.state();
                 (
                     done(&st),
                     st.fatal.clone(),
                     st.task.as_ref().map(|t| t.status.to_string()),
                     st.task.as_ref().and_then(|t| t.live_url.clone()),
+                    st.pending_tool_calls().into_iter().next(),
                 )
             };
             if finished {
@@ -50,6 +57,23 @@ impl Wait<'_> {
             }
             if let Some(e) = gone {
                 return Waited::Gone(e);
+            }
+            if let Some(call) = pending {
+                let mut msg = progress_message(
+                    self.label,
+                    &watch.id,
+                    status.as_deref(),
+                    live_url.as_deref(),
+                    started.elapsed(),
+                );
+                msg.push_str(&format!(
+                    " · waiting for an answer to {} (call_id {})",
+                    call.tool, call.call_id
+                ));
+                self.reporter
+                    .report(self.redactor.redact(&msg).into_owned())
+                    .await;
+                return Waited::NeedsAnswer;
             }
             let now = Instant::now();
             let seen = (status.clone(), live_url.clone());
@@ -63,7 +87,9 @@ impl Wait<'_> {
                     live_url.as_deref(),
                     started.elapsed(),
                 );
-                self.reporter.report(msg).await;
+                self.reporter
+                    .report(self.redactor.redact(&msg).into_owned())
+                    .await;
                 reported = Some(seen);
                 next_beat = Instant::now() + self.heartbeat;
             }
