@@ -2,6 +2,7 @@
 //! and error rendering. Thin: every Smooth call goes through the watcher or the client.
 
 mod args;
+mod channel;
 mod error;
 mod extensions;
 mod files;
@@ -22,12 +23,13 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetTaskParams,
-    GetTaskResult, Implementation, ServerCapabilities, ServerConfig,
+    GetTaskResult, Implementation, ServerCapabilities, ServerConfig, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::task_manager::TaskManager;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
+use crate::secrets::Redactor;
 use crate::sessions::Sessions;
 use smooth_api::watch::Watcher;
 use smooth_api::{ApiKey, SmoothClient};
@@ -134,6 +136,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub settings: Settings,
     pub mcp_tasks: TaskManager,
+    /// Hides secret values in what goes to the client.
+    pub redactor: Arc<Redactor>,
     /// The routed tools, built once: every connection serves the same list.
     tools: OnceLock<Arc<ToolRouter<SmoothServer>>>,
 }
@@ -233,8 +237,8 @@ impl ServerHandler for SmoothServer {
 
     async fn call_tool(
         &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        mut request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let wants_task = self.state.settings.mcp_tasks
             && context
@@ -246,8 +250,33 @@ impl ServerHandler for SmoothServer {
         {
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
+        // A 2026-07-28 client retrying after an InputRequiredResult: answer, then resume the
+        // wait (a retried run_browser_task must not start a second task).
+        if let Some(resumed) = self.resume_input_required(&request, &context).await {
+            request = resumed;
+        }
+        let slot = channel::InputRequiredSlot::default();
+        let resumable = matches!(request.name.as_ref(), "run_browser_task" | "get_task");
+        context.extensions.insert(channel::Asking {
+            redactor: self.state.redactor.clone(),
+            input_required: resumable.then(|| slot.clone()),
+        });
         let tcc = ToolCallContext::new(self, request, context);
-        self.tool_router.call(tcc).await
+        let response = self.tool_router.call(tcc).await?;
+        Ok(match slot.take() {
+            Some(input_required) => CallToolResponse::InputRequired(input_required),
+            None => response,
+        })
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.state
+            .mcp_tasks
+            .update_task(&request.task_id, request.input_responses)
     }
 
     async fn get_task(
@@ -288,6 +317,7 @@ impl AppState {
             sessions,
             settings,
             mcp_tasks: TaskManager::new(),
+            redactor: Arc::new(Redactor::default()),
             tools: OnceLock::new(),
         })
     }

@@ -604,7 +604,7 @@ impl SmoothServer {
                     }
                 )));
             }
-            Waited::Budget => {
+            Waited::Budget | Waited::NeedsAnswer => {
                 return Ok(SessionActionResult {
                     next_step: Some(format!(
                         "Still running after this call's wait budget. Repeat the same session_action \

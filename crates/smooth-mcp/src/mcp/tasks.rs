@@ -28,6 +28,7 @@ use super::progress::Reporter;
 use super::results::{CancelResult, TaskResult, link, seconds_since, structured, usd};
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
+use crate::agent_tools::{ASK_USER, ask_user_tool};
 use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse};
 
@@ -235,11 +236,18 @@ impl SmoothServer {
         ct: &CancellationToken,
         budget: Duration,
     ) -> Result<CallToolResult, ToolError> {
-        let req = args.to_request(self)?;
+        let mut req = args.to_request(self)?;
+        // Interim until custom_tools/operator tools are declared with the call's arguments:
+        // every task gets ask_user.
+        req.custom_tools = Some(vec![ask_user_tool()]);
+        let tools = AgentTools {
+            declared: [ASK_USER.to_owned()].into(),
+            auto: None,
+        };
         let watch = self
             .state
             .watcher
-            .start(&client, &req, AgentTools::default())
+            .start(&client, &req, tools)
             .await
             .map_err(|e| {
                 redact(
@@ -293,7 +301,7 @@ impl SmoothServer {
                 self.collect_artifacts(&watch, until, downloads).await;
                 Ok(self.render_task(&watch, downloads))
             }
-            Waited::Budget => Ok(self.render_task(&watch, downloads)),
+            Waited::Budget | Waited::NeedsAnswer => Ok(self.render_task(&watch, downloads)),
             Waited::Cancelled => {
                 if cancel_on_abort {
                     // Bounded: the client already went away.
@@ -438,7 +446,11 @@ impl SmoothServer {
         Some(self.state.mcp_tasks.spawn(options, move |task_ctx| {
             Box::pin(async move {
                 let ct = CancellationToken::new();
-                let mut reporter = Reporter::McpTask(task_ctx.clone());
+                let mut reporter = Reporter::mcp_task(
+                    task_ctx.clone(),
+                    server.state.mcp_tasks.clone(),
+                    server.state.redactor.clone(),
+                );
                 let work = async {
                     match job {
                         McpJob::Task(args) => {

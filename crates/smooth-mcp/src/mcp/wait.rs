@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::channel::Offer;
 use super::progress::Reporter;
 use smooth_api::SmoothError;
 use smooth_api::watch::{TaskState, TaskWatch};
@@ -14,6 +15,8 @@ use smooth_api::watch::{TaskState, TaskWatch};
 pub enum Waited {
     Done,
     Budget,
+    /// An agent tool call waits for an answer from outside this call.
+    NeedsAnswer,
     Cancelled,
     Gone(Arc<SmoothError>),
 }
@@ -31,18 +34,19 @@ impl Wait<'_> {
     pub async fn until(self, watch: &Arc<TaskWatch>, done: impl Fn(&TaskState) -> bool) -> Waited {
         let started = Instant::now();
         let mut interest = watch.interest();
-        let mut reported: Option<(Option<String>, Option<String>)> = None;
+        let mut reported: Option<(Option<String>, Option<String>, Option<String>)> = None;
         // The first report waits (one heartbeat at most) for the live view link, so the user
         // can watch from the first notification on.
         let mut next_beat = started + self.heartbeat;
         loop {
-            let (finished, gone, status, live_url) = {
+            let (finished, gone, status, live_url, pending) = {
                 let st = watch.state();
                 (
                     done(&st),
                     st.fatal.clone(),
                     st.task.as_ref().map(|t| t.status.to_string()),
                     st.task.as_ref().and_then(|t| t.live_url.clone()),
+                    st.pending_tool_calls(),
                 )
             };
             if finished {
@@ -51,28 +55,57 @@ impl Wait<'_> {
             if let Some(e) = gone {
                 return Waited::Gone(e);
             }
+            if let Offer::NeedsAnswer = self.reporter.channel.offer(&watch.id, &pending) {
+                return Waited::NeedsAnswer;
+            }
+            let asking = pending.first().map(|c| {
+                let how = if self.reporter.channel.asking_user() {
+                    " · asking the user"
+                } else {
+                    ""
+                };
+                format!(
+                    " · waiting for an answer to {} (call_id {}){how}",
+                    c.tool, c.call_id
+                )
+            });
             let now = Instant::now();
-            let seen = (status.clone(), live_url.clone());
+            let seen = (status.clone(), live_url.clone(), asking.clone());
             let changed = reported.as_ref() != Some(&seen);
             let worth_it = reported.is_some() || live_url.is_some();
             if (changed && worth_it) || now >= next_beat {
-                let msg = progress_message(
+                let mut msg = progress_message(
                     self.label,
                     &watch.id,
                     status.as_deref(),
                     live_url.as_deref(),
                     started.elapsed(),
                 );
+                msg.push_str(asking.as_deref().unwrap_or_default());
                 self.reporter.report(msg).await;
                 reported = Some(seen);
                 next_beat = Instant::now() + self.heartbeat;
             }
-            if Instant::now() >= self.deadline {
+            // A user answering a question here is not kept waiting by the budget.
+            let asking_user = self.reporter.channel.asking_user();
+            if Instant::now() >= self.deadline && !asking_user {
                 return Waited::Budget;
             }
+            let wake = if asking_user {
+                next_beat
+            } else {
+                next_beat.min(self.deadline)
+            };
             tokio::select! {
                 _ = self.ct.cancelled() => return Waited::Cancelled,
-                _ = interest.changed(next_beat.min(self.deadline)) => {}
+                _ = interest.changed(wake) => {}
+                (call_id, answer) = self.reporter.channel.next_answer() => {
+                    match watch.answer(&call_id, answer).await {
+                        Ok(()) => tracing::info!(task = %watch.id, call_id, "answered by the user"),
+                        // Answered some other way meanwhile: the first answer counts.
+                        Err(e) => tracing::info!(task = %watch.id, call_id, error = %e, "user's answer not sent"),
+                    }
+                }
             }
         }
     }
