@@ -12,8 +12,8 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
 pub use args::{
-    BrowserArgs, ConnectionArgs, HttpArgs, McpTasks, ServerArgs, SessionArgs, ToolArgs, Transport,
-    TransportArgs, UploadArgs, WaitArgs,
+    AgentArgs, BrowserArgs, ConnectionArgs, HttpArgs, McpTasks, OnOff, ServerArgs, SessionArgs,
+    ToolArgs, Transport, TransportArgs, UploadArgs, WaitArgs,
 };
 pub use http::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
 #[cfg(feature = "mock")]

@@ -8,6 +8,7 @@ use anyhow::Context;
 use smooth_api::SmoothClient;
 use smooth_mcp::config::{Cli, ServerConfig, TransportConfig};
 use smooth_mcp::mcp::AppState;
+use smooth_mcp::secrets::{RedactingWriter, Redactor};
 use smooth_mcp::signal::shutdown_signal;
 use smooth_mcp::transport;
 
@@ -16,7 +17,6 @@ const SHUTDOWN_CLOSE_BOUND: Duration = Duration::from_secs(10);
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_or_exit();
-    init_logging(&cli.server.tools.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -27,7 +27,9 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
-fn init_logging(filter: &str) {
+/// Logs go to stderr through the redactor: no secret value reaches a log line, whatever the
+/// level and whichever crate wrote it.
+fn init_logging(filter: &str, redactor: Arc<Redactor>) {
     let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // rmcp's debug logs print whole requests: tool arguments (a proxy password) and HTTP
@@ -42,14 +44,16 @@ fn init_logging(filter: &str) {
     // stdout carries JSON-RPC only.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(RedactingWriter::stderr(redactor))
         .with_ansi(false)
         .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let log_level = cli.server.tools.log_level.clone();
     #[cfg(feature = "mock")]
     if let Some(smooth_mcp::config::Command::Mock(mock)) = cli.command {
+        init_logging(&log_level, Arc::default());
         let listener = tokio::net::TcpListener::bind(mock.listen)
             .await
             .with_context(|| format!("binding the mock to {}", mock.listen))?;
@@ -61,7 +65,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             smooth_mock::serve_until(listener, mock.mock_config(), shutdown_signal()).await?,
         );
     }
+    // Configuration first: the redactor it builds guards the logs from the first line on.
     let config = cli.server.into_config()?;
+    init_logging(&log_level, config.agent.redactor.clone());
     // The mock is held for the whole run: dropping it stops it.
     #[cfg(feature = "mock")]
     let (config, _mock) = embedded_mock(config).await?;
@@ -80,12 +86,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         poll_interval,
         idle_session_timeout,
         settings,
+        agent,
         transport,
         keep_sessions,
         ..
     } = config;
     let client = SmoothClient::new(client).map_err(anyhow::Error::msg)?;
-    let state = AppState::new(client, settings, poll_interval, idle_session_timeout);
+    let state = AppState::new(client, settings, poll_interval, idle_session_timeout, agent);
     match transport {
         TransportConfig::Stdio => {
             transport::stdio::serve(state.clone(), shutdown_signal()).await?;

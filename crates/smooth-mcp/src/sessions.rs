@@ -24,6 +24,9 @@ pub struct SessionEntry {
     pub last_used: Instant,
     /// The agent task started in this session by `run_task`, until its result is delivered.
     pub pending_task: Option<PendingTask>,
+    /// Opened for one `run_browser_task` with secrets (Smooth takes secrets on a session's
+    /// run_task only): closed once its one task ends, and shown to the model as a task.
+    pub one_shot: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +58,15 @@ impl Sessions {
     }
 
     pub fn opened(&self, watch: Arc<TaskWatch>) {
+        self.insert(watch, false);
+    }
+
+    /// A session opened to run one task (see [`SessionEntry::one_shot`]).
+    pub fn opened_one_shot(&self, watch: Arc<TaskWatch>) {
+        self.insert(watch, true);
+    }
+
+    fn insert(&self, watch: Arc<TaskWatch>, one_shot: bool) {
         let id = watch.id.clone();
         self.open.lock().insert(
             id,
@@ -63,6 +75,7 @@ impl Sessions {
                 opened_at: SystemTime::now(),
                 last_used: Instant::now(),
                 pending_task: None,
+                one_shot,
             },
         );
     }

@@ -231,6 +231,24 @@ impl OperatorTools {
     }
 }
 
+/// The watcher runs operator tools through this (it knows nothing of how they work).
+impl smooth_api::watch::AutoAnswer for OperatorTools {
+    fn handles(&self, tool: &str) -> bool {
+        OperatorTools::handles(self, tool)
+    }
+
+    fn answer(&self, tool: &str, input: Value) -> smooth_api::watch::AnswerFuture {
+        let run = OperatorTools::answer(self, tool, input);
+        Box::pin(async move {
+            let a = run.await;
+            smooth_api::watch::ToolAnswer {
+                code: a.code,
+                output: a.output,
+            }
+        })
+    }
+}
+
 impl std::fmt::Debug for OperatorTools {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.tools.keys()).finish()

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
 use crate::mcp::Toolset;
+use crate::secrets::{SecretArgParser, SecretSpec};
 use smooth_api::DEFAULT_BASE_URL;
 
 /// Everything the server reads at start-up.
@@ -25,6 +26,8 @@ pub struct ServerArgs {
     pub sessions: SessionArgs,
     #[command(flatten)]
     pub tools: ToolArgs,
+    #[command(flatten)]
+    pub agent: AgentArgs,
     #[command(flatten)]
     pub transport: TransportArgs,
 }
@@ -214,6 +217,39 @@ pub struct ToolArgs {
     /// Log filter for stderr (e.g. `info`, `smooth_mcp=debug`).
     #[arg(long, env = "SMOOTH_MCP_LOG", default_value = "info")]
     pub log_level: String,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Agent tools and secrets")]
+pub struct AgentArgs {
+    /// The server's TOML file: `[tools.NAME]` (programs or HTTP endpoints the agent may call,
+    /// answered by this server) and `[secrets.NAME]` (values the agent may type on named sites).
+    #[arg(long = "config", env = "SMOOTH_MCP_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// A secret the agent may type, never shown to the model: `NAME=env:VAR@URL[,URL…]` or
+    /// `NAME=file:PATH@URL[,URL…]` (the sites it may be typed on). Repeatable.
+    #[arg(
+        long = "secret",
+        env = "SMOOTH_MCP_SECRETS",
+        value_delimiter = ' ',
+        value_parser = SecretArgParser
+    )]
+    pub secrets: Vec<SecretSpec>,
+
+    /// Seconds an agent tool call waits for an answer before the agent is told "no answer".
+    #[arg(long, env = "SMOOTH_MCP_TOOL_ANSWER_TIMEOUT", default_value_t = 600.0, value_parser = positive_secs)]
+    pub tool_answer_timeout: f64,
+
+    /// Give every task the built-in `ask_user` tool (the agent asks the user a question).
+    #[arg(long, env = "SMOOTH_MCP_ASK_USER", value_enum, default_value_t = OnOff::On)]
+    pub ask_user: OnOff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 /// How MCP clients connect; the HTTP options come with the HTTP transport only.

@@ -8,9 +8,12 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use smooth_api::{ApiKey, Certificate, ClientConfig, RetryPolicy};
 
-use super::args::{BrowserArgs, HttpArgs, McpTasks, ServerArgs, Transport};
+use super::args::{AgentArgs, BrowserArgs, HttpArgs, McpTasks, OnOff, ServerArgs, Transport};
 use super::http::{AuthTokens, HttpConfigError, HttpOptions};
-use crate::mcp::{Proxy, Settings, TaskDefaults, Toolset};
+use crate::agent_tools::{OperatorTools, OperatorToolsError};
+use crate::config_file::{self, ConfigFileError, ServerConfigFile};
+use crate::mcp::{AgentSetup, Proxy, Settings, TaskDefaults, Toolset};
+use crate::secrets::{MIN_SECRET_LEN, RedactError, Redactor, Secrets, SecretsError};
 
 /// Why the server cannot start with this configuration; the message names what to change.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,14 @@ pub enum ConfigError {
     Http(#[from] HttpConfigError),
     #[error("reading the working directory")]
     WorkingDir(#[source] std::io::Error),
+    #[error(transparent)]
+    ConfigFile(#[from] ConfigFileError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    OperatorTools(#[from] OperatorToolsError),
+    #[error(transparent)]
+    Redact(#[from] RedactError),
     #[error("reading --client-certificate {path}")]
     Certificate {
         path: String,
@@ -40,6 +51,8 @@ pub struct ServerConfig {
     pub poll_interval: Duration,
     pub idle_session_timeout: Option<Duration>,
     pub settings: Settings,
+    /// Operator tools, secrets and the redactor built from both (and the proxy password).
+    pub agent: AgentSetup,
     pub transport: TransportConfig,
     /// Leave this server's sessions open on exit.
     pub keep_sessions: bool,
@@ -90,7 +103,10 @@ impl ServerArgs {
             upload_roots_explicit: !uploads.allow_dirs.is_empty(),
             toolsets: Toolset::parse_list(&self.tools.toolsets).map_err(ConfigError::Invalid)?,
             task_defaults: task_defaults(&self.browser)?,
+            ask_user: self.agent.ask_user == OnOff::On,
+            tool_answer_timeout: Duration::from_secs_f64(self.agent.tool_answer_timeout),
         };
+        let agent = agent_setup(&self.agent, &settings.task_defaults)?;
         let connection = &self.connection;
         Ok(ServerConfig {
             client: ClientConfig {
@@ -105,10 +121,40 @@ impl ServerArgs {
             poll_interval: Duration::from_secs_f64(connection.poll_interval),
             idle_session_timeout: (idle > 0.0).then(|| Duration::from_secs_f64(idle * 60.0)),
             settings,
+            agent,
             transport,
             keep_sessions: self.sessions.keep_sessions,
         })
     }
+}
+
+/// Reads the `--config` file and every secret and `env:` value now, so a missing variable
+/// stops the start (the error names the table, key or variable, never a value).
+fn agent_setup(args: &AgentArgs, defaults: &TaskDefaults) -> Result<AgentSetup, ConfigError> {
+    let file = match &args.config {
+        Some(path) => config_file::load(path)?,
+        None => ServerConfigFile::default(),
+    };
+    let operator_tools = OperatorTools::from_env(file.tools)?;
+    let secrets = Secrets::from_env(file.secrets.into_iter().chain(args.secrets.iter().cloned()))?;
+    // The server's proxy password is hidden too (a short one would mangle ordinary text).
+    let proxy_password = defaults
+        .proxy
+        .as_ref()
+        .and_then(|p| p.password.as_ref())
+        .filter(|p| p.expose_secret().chars().count() >= MIN_SECRET_LEN)
+        .map(|p| ("proxy_password".to_owned(), p));
+    let redactor = Redactor::new(
+        secrets
+            .redaction_pairs()
+            .chain(operator_tools.redaction_pairs())
+            .chain(proxy_password),
+    )?;
+    Ok(AgentSetup {
+        operator_tools: std::sync::Arc::new(operator_tools),
+        secrets: std::sync::Arc::new(secrets),
+        redactor: std::sync::Arc::new(redactor),
+    })
 }
 
 fn invalid(message: &str) -> ConfigError {

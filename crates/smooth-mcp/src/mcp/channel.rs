@@ -231,6 +231,15 @@ impl Channel {
         matches!(self.kind, Kind::Elicit(_)) && !self.open.handles.is_empty()
     }
 
+    /// How the pending call is being answered, for progress and MCP task status.
+    pub fn how(&self) -> &'static str {
+        match self.kind {
+            Kind::Elicit(_) if self.asking_user() => " · asking the user",
+            Kind::McpTask { .. } => " · answer with tasks/update, or answer_tool_call",
+            _ => "",
+        }
+    }
+
     /// Looks at the task's pending calls (oldest first): asks about new ones this channel
     /// can ask, stops asking about calls answered elsewhere.
     pub fn offer(&mut self, task_id: &str, pending: &[ToolCall]) -> Offer {

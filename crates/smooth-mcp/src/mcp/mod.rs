@@ -1,11 +1,15 @@
 //! The MCP server: tool argument and result types, one file per tool family, output shaping
 //! and error rendering. Thin: every Smooth call goes through the watcher or the client.
 
+mod answers;
 mod args;
 mod channel;
+mod declare;
 mod error;
 mod extensions;
 mod files;
+mod listing;
+mod one_shot;
 mod output;
 mod profiles;
 mod progress;
@@ -29,7 +33,8 @@ use rmcp::service::RequestContext;
 use rmcp::task_manager::TaskManager;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
-use crate::secrets::Redactor;
+use crate::agent_tools::OperatorTools;
+use crate::secrets::{Redactor, Secrets};
 use crate::sessions::Sessions;
 use smooth_api::watch::Watcher;
 use smooth_api::{ApiKey, SmoothClient};
@@ -60,6 +65,20 @@ pub struct Settings {
     pub toolsets: Vec<Toolset>,
     /// Task options applied when a call does not set them.
     pub task_defaults: TaskDefaults,
+    /// Attach the built-in `ask_user` agent tool to every task and session.
+    pub ask_user: bool,
+    /// How long an agent tool call waits for an answer before it is answered 400
+    /// (the agent never stalls forever).
+    pub tool_answer_timeout: Duration,
+}
+
+/// What the operator configured for the agent: tools the server answers, secrets, and the
+/// redactor that hides every secret value (and `env:` header value) from what the server writes.
+#[derive(Debug, Clone)]
+pub struct AgentSetup {
+    pub operator_tools: Arc<OperatorTools>,
+    pub secrets: Arc<Secrets>,
+    pub redactor: Arc<Redactor>,
 }
 
 /// A family of tools, chosen with `--toolsets`. `core` is always on.
@@ -121,7 +140,11 @@ impl Toolset {
 
     fn router(self) -> ToolRouter<SmoothServer> {
         match self {
-            Self::Core => SmoothServer::task_router() + SmoothServer::session_router(),
+            Self::Core => {
+                SmoothServer::task_router()
+                    + SmoothServer::session_router()
+                    + SmoothServer::answer_router()
+            }
             Self::Files => SmoothServer::file_router(),
             Self::Profiles => SmoothServer::profile_router(),
             Self::Extensions => SmoothServer::extension_router(),
@@ -136,6 +159,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     pub settings: Settings,
     pub mcp_tasks: TaskManager,
+    pub operator_tools: Arc<OperatorTools>,
+    pub secrets: Arc<Secrets>,
     /// Hides secret values in what goes to the client.
     pub redactor: Arc<Redactor>,
     /// The routed tools, built once: every connection serves the same list.
@@ -168,20 +193,29 @@ impl SmoothServer {
     pub fn new(state: Arc<AppState>) -> Self {
         let tool_router = state
             .tools
-            .get_or_init(|| Arc::new(Self::router(&state.settings.toolsets)))
+            .get_or_init(|| Arc::new(Self::router(&state)))
             .clone();
         Self { state, tool_router }
     }
 
     /// The tools of the chosen families, with portable schemas. Only the chosen families are
     /// routed: a hidden tool is neither listed nor callable.
-    fn router(toolsets: &[Toolset]) -> ToolRouter<SmoothServer> {
+    fn router(state: &AppState) -> ToolRouter<SmoothServer> {
         let mut chosen = Toolset::Core.router();
-        for set in toolsets {
+        for set in &state.settings.toolsets {
             if *set != Toolset::Core {
                 chosen += set.router();
             }
         }
+        // Listed only when there is something to list (every listed tool costs context).
+        let mut listing = Self::listing_router();
+        if state.operator_tools.is_empty() {
+            listing.remove_route("list_agent_tools");
+        }
+        if state.secrets.is_empty() {
+            listing.remove_route("list_secrets");
+        }
+        chosen += listing;
         let mut router = ToolRouter::new();
         for mut route in chosen {
             schema::make_portable(Arc::make_mut(&mut route.attr.input_schema));
@@ -226,13 +260,17 @@ impl ServerHandler for SmoothServer {
                 Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
                     .with_title("Smooth browser agent"),
             )
-            .with_instructions(
-                if self.state.settings.toolsets.contains(&Toolset::Profiles) {
-                    format!("{INSTRUCTIONS}{PROFILE_INSTRUCTIONS}")
+            .with_instructions({
+                let profiles = if self.state.settings.toolsets.contains(&Toolset::Profiles) {
+                    PROFILE_INSTRUCTIONS
                 } else {
-                    INSTRUCTIONS.to_owned()
-                },
-            )
+                    ""
+                };
+                format!(
+                    "{INSTRUCTIONS}{profiles}{}",
+                    listing::instructions(&self.state)
+                )
+            })
     }
 
     async fn call_tool(
@@ -262,11 +300,16 @@ impl ServerHandler for SmoothServer {
             input_required: resumable.then(|| slot.clone()),
         });
         let tcc = ToolCallContext::new(self, request, context);
-        let response = self.tool_router.call(tcc).await?;
-        Ok(match slot.take() {
-            Some(input_required) => CallToolResponse::InputRequired(input_required),
-            None => response,
-        })
+        let mut response = self.tool_router.call(tcc).await?;
+        if let Some(input_required) = slot.take() {
+            response = CallToolResponse::InputRequired(input_required);
+        }
+        // The choke point for results: every result and tool error (an agent's output may
+        // echo a secret it typed) passes the redactor.
+        if let CallToolResponse::Complete(result) = &mut response {
+            self.state.redactor.redact_result(result);
+        }
+        Ok(response)
     }
 
     async fn update_task(
@@ -298,26 +341,25 @@ impl ServerHandler for SmoothServer {
     }
 }
 
-/// How long an agent tool call may wait for an answer before it is answered 400
-/// (the agent never stalls forever).
-pub const DEFAULT_TOOL_ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
-
 impl AppState {
     pub fn new(
         client: SmoothClient,
         settings: Settings,
         poll_interval: Duration,
         idle_session_timeout: Option<Duration>,
+        agent: AgentSetup,
     ) -> Arc<Self> {
         let sessions = Sessions::new(idle_session_timeout);
         sessions.spawn_reaper();
         Arc::new(Self {
             client,
-            watcher: Watcher::new(poll_interval, DEFAULT_TOOL_ANSWER_TIMEOUT),
+            watcher: Watcher::new(poll_interval, settings.tool_answer_timeout),
             sessions,
             settings,
             mcp_tasks: TaskManager::new(),
-            redactor: Arc::new(Redactor::default()),
+            operator_tools: agent.operator_tools,
+            secrets: agent.secrets,
+            redactor: agent.redactor,
             tools: OnceLock::new(),
         })
     }

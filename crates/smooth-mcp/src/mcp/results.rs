@@ -7,7 +7,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::sessions::ActionKind;
+use crate::agent_tools::ASK_USER;
 use smooth_api::TaskStatus;
+use smooth_api::watch::ToolCall;
 
 /// US dollars per Smooth credit.
 const USD_PER_CREDIT: f64 = 0.01;
@@ -28,8 +30,11 @@ pub fn usd(credits: Option<f64>) -> Option<f64> {
 pub struct TaskResult {
     /// The Smooth task id: pass it to get_task or cancel_task.
     pub task_id: String,
-    /// waiting or running (live); done, failed or cancelled (final).
-    pub status: TaskStatus,
+    /// waiting, running or waiting_for_answer (live); done, failed or cancelled (final).
+    pub status: ResultStatus,
+    /// Calls of the agent that wait for answer_tool_call (status waiting_for_answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_tool_calls: Option<Vec<PendingCall>>,
     /// The answer (matches response_model when one was given); on failure, the reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -54,6 +59,92 @@ pub struct TaskResult {
     /// What to do next, when there is something to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_step: Option<String>,
+}
+
+/// A task's status as a result shows it: Smooth's, plus `waiting_for_answer` while the agent
+/// waits for an answer to one of its tool calls (Smooth itself reports `running` then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    Waiting,
+    Running,
+    WaitingForAnswer,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl From<TaskStatus> for ResultStatus {
+    fn from(s: TaskStatus) -> Self {
+        match s {
+            TaskStatus::Waiting => Self::Waiting,
+            TaskStatus::Running => Self::Running,
+            TaskStatus::Done => Self::Done,
+            TaskStatus::Failed => Self::Failed,
+            TaskStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// An agent tool call waiting for answer_tool_call.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PendingCall {
+    pub call_id: String,
+    pub tool: String,
+    pub input: Value,
+    pub waiting_seconds: f64,
+}
+
+impl From<&ToolCall> for PendingCall {
+    fn from(c: &ToolCall) -> Self {
+        Self {
+            call_id: c.call_id.clone(),
+            tool: c.tool.clone(),
+            input: c.input.clone(),
+            waiting_seconds: (c.waiting().as_secs_f64() * 10.0).round() / 10.0,
+        }
+    }
+}
+
+/// What to do about the oldest pending call of task (or session) `id`.
+pub fn answer_step(id: &str, calls: &[ToolCall]) -> Option<String> {
+    let call = calls.first()?;
+    let c = &call.call_id;
+    let mut step = if call.tool == ASK_USER {
+        let question = call
+            .input
+            .get("question")
+            .and_then(Value::as_str)
+            .unwrap_or("(no question given)");
+        let choices = call
+            .input
+            .get("choices")
+            .and_then(Value::as_array)
+            .map(|cs| {
+                let cs: Vec<&str> = cs.iter().filter_map(Value::as_str).collect();
+                format!(" (choices: {})", cs.join(", "))
+            })
+            .unwrap_or_default();
+        format!(
+            "The agent asks the user: {question:?}{choices}. Ask them, then call answer_tool_call \
+             with task_id \"{id}\", call_id \"{c}\" and output \"<their answer>\" (or error \"the user \
+             declined\")."
+        )
+    } else {
+        format!(
+            "The agent called {} and waits for its result. Call answer_tool_call with task_id \
+             \"{id}\", call_id \"{c}\" and output (the tool's result, any JSON) or error (text the \
+             agent sees).",
+            call.tool
+        )
+    };
+    if calls.len() > 1 {
+        step.push_str(&format!(
+            " {} more calls wait: see pending_tool_calls.",
+            calls.len() - 1
+        ));
+    }
+    Some(step)
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -82,8 +173,11 @@ pub struct SessionOpened {
 pub struct SessionActionResult {
     pub session_id: String,
     pub action: ActionKind,
-    /// done, or running when an agent task outlived the wait budget.
+    /// done; running when an agent task outlived the wait budget; waiting_for_answer when
+    /// its agent waits for answer_tool_call (task_id = session_id).
     pub status: ActionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_tool_calls: Option<Vec<PendingCall>>,
     /// What the action returned: the extracted data, the script's value, the agent's answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -119,6 +213,7 @@ impl SessionActionResult {
             session_id: session_id.to_owned(),
             action,
             status,
+            pending_tool_calls: None,
             output: None,
             output_truncated: false,
             credits_used: None,
@@ -137,6 +232,7 @@ impl SessionActionResult {
 pub enum ActionStatus {
     Done,
     Running,
+    WaitingForAnswer,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -18,17 +18,19 @@ use super::args::{
     BrowserOptions, Device, Metadata, Parameters, check_ids, check_json_schema, check_max_steps,
     check_url, metadata_to_wire, redact, required_text, wait_budget,
 };
+use super::declare::{CustomToolArg, declare};
 use super::error::{ToolError, ToolResult, invalid};
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
 use super::results::{
-    ActionStatus, SessionActionResult, SessionInfo, SessionList, SessionOpened, seconds_since,
-    structured, usd,
+    ActionStatus, PendingCall, SessionActionResult, SessionInfo, SessionList, SessionOpened,
+    answer_step, seconds_since, structured, usd,
 };
+use super::tasks::non_empty;
 use super::wait::{Wait, Waited};
 use super::{Settings, SmoothServer};
 use crate::sessions::{self as registry, Graceful, PendingTask, SessionEntry};
-use smooth_api::watch::{AgentTools, TaskWatch};
+use smooth_api::watch::TaskWatch;
 use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse, TaskStatus};
 
 /// How long open_session waits for the live view link to appear.
@@ -53,6 +55,10 @@ pub struct OpenSessionArgs {
     /// Record a video of the session (default true).
     pub enable_recording: Option<bool>,
     pub browser: Option<BrowserOptions>,
+    /// Tools run_task agents may call; you answer them (answer_tool_call).
+    pub custom_tools: Option<Vec<CustomToolArg>>,
+    /// Only these operator tools (list_agent_tools); default all.
+    pub tools: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -108,6 +114,8 @@ pub struct SessionActionArgs {
     pub response_model: Option<Map<String, Value>>,
     /// run_task: variables for the agent.
     pub metadata: Option<Metadata>,
+    /// run_task: secret names (list_secrets) the agent may type.
+    pub secrets: Option<Vec<String>>,
     /// close: force-close even while an agent task runs.
     pub force: Option<bool>,
     /// Seconds to wait before returning (capped by the server); for a run_task, repeat the
@@ -143,6 +151,7 @@ struct SessionTask {
     max_steps: Option<u32>,
     response_model: Option<Value>,
     metadata: Option<Map<String, Value>>,
+    secrets: Option<Vec<String>>,
 }
 
 impl SessionActionArgs {
@@ -174,6 +183,7 @@ impl SessionActionArgs {
                 max_steps: check_max_steps(self.max_steps.take(), settings)?,
                 response_model: check_json_schema("response_model", self.response_model.take())?,
                 metadata: metadata_to_wire(self.metadata.take())?,
+                secrets: self.secrets.take(),
             }),
             ActionKind::Close => Action::Close {
                 force: self.force.take().unwrap_or(false),
@@ -194,6 +204,7 @@ impl SessionActionArgs {
             ("max_steps", self.max_steps.is_some()),
             ("response_model", self.response_model.is_some()),
             ("metadata", self.metadata.is_some()),
+            ("secrets", self.secrets.is_some()),
             ("force", self.force.is_some()),
             ("wait_seconds", self.wait_seconds.is_some()),
         ];
@@ -230,7 +241,9 @@ impl SmoothServer {
         // A session is created without a url (Smooth no longer takes one) and then navigated
         // with a goto, as the official SDK does.
         let start_url = check_url("url", args.url)?;
+        let (custom_tools, tools) = declare(args.custom_tools, args.tools, &self.state)?;
         let mut req = TaskRequest {
+            custom_tools: non_empty(custom_tools),
             task: None,
             profile_id: args.profile_id,
             profile_read_only: args.profile_read_only,
@@ -246,7 +259,7 @@ impl SmoothServer {
         let watch = self
             .state
             .watcher
-            .start(&self.client(&ctx), &req, AgentTools::default())
+            .start(&self.client(&ctx), &req, tools)
             .await
             .map_err(|e| {
                 redact(
@@ -264,6 +277,7 @@ impl SmoothServer {
             reporter: &mut reporter,
             heartbeat: self.state.settings.heartbeat,
             label: "session",
+            redactor: &self.state.redactor,
         }
         .until(&watch, |st| {
             st.is_terminal() || st.task.as_ref().is_some_and(|t| t.live_url.is_some())
@@ -519,13 +533,21 @@ impl SmoothServer {
                 )));
             }
             None => {
-                let input = json!({
+                let mut input = json!({
                     "task": run.task,
                     "url": run.url,
                     "max_steps": run.max_steps,
                     "response_model": run.response_model,
                     "metadata": run.metadata,
                 });
+                if let Some(names) = run.secrets.filter(|n| !n.is_empty()) {
+                    let wire = self
+                        .state
+                        .secrets
+                        .wire(&names)
+                        .map_err(|e| invalid(format!("secrets: {e}")))?;
+                    input["secrets"] = Value::Object(wire);
+                }
                 let event_id = watch
                     .send_action(
                         "session_action",
@@ -557,7 +579,7 @@ impl SmoothServer {
         .await
     }
 
-    async fn await_action(
+    pub(super) async fn await_action(
         &self,
         watch: &Arc<TaskWatch>,
         action: ActionKind,
@@ -578,6 +600,7 @@ impl SmoothServer {
             reporter,
             heartbeat: self.state.settings.heartbeat,
             label,
+            redactor: &self.state.redactor,
         }
         .until(watch, |st| {
             st.action_result(event_id).is_some() || st.is_terminal()
@@ -604,7 +627,20 @@ impl SmoothServer {
                     }
                 )));
             }
-            Waited::Budget | Waited::NeedsAnswer => {
+            Waited::NeedsAnswer => {
+                let calls = st.pending_tool_calls();
+                return Ok(SessionActionResult {
+                    pending_tool_calls: Some(calls.iter().map(PendingCall::from).collect()),
+                    next_step: answer_step(id, &calls),
+                    ..SessionActionResult::new(
+                        id,
+                        action,
+                        ActionStatus::WaitingForAnswer,
+                        session_credits,
+                    )
+                });
+            }
+            Waited::Budget => {
                 return Ok(SessionActionResult {
                     next_step: Some(format!(
                         "Still running after this call's wait budget. Repeat the same session_action \

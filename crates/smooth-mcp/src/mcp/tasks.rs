@@ -22,15 +22,19 @@ use super::args::{
     check_json_schema, check_max_steps, check_url, metadata_to_wire, redact, required_text,
     tools_make_files, wait_budget,
 };
-use super::error::{ToolError, ToolResult};
+use super::declare::{CustomToolArg, declare};
+use super::error::{ToolError, ToolResult, invalid};
+use super::one_shot::OneShot;
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
-use super::results::{CancelResult, TaskResult, link, seconds_since, structured, usd};
+use super::results::{
+    CancelResult, PendingCall, ResultStatus, TaskResult, answer_step, link, seconds_since,
+    structured, usd,
+};
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
-use crate::agent_tools::{ASK_USER, ask_user_tool};
-use smooth_api::watch::{AgentTools, TaskWatch};
-use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse};
+use smooth_api::watch::TaskWatch;
+use smooth_api::{CustomTool, SmoothClient, SmoothError, TaskRequest, TaskResponse};
 
 /// How long a finished task's result waits for its recording and downloads links.
 const ARTIFACT_WAIT: Duration = Duration::from_secs(5);
@@ -75,13 +79,28 @@ pub struct RunTaskArgs {
     /// Also return downloads_url, a zip of files the agent downloaded (default: when
     /// screenshot or print_page is on).
     pub include_downloads: Option<bool>,
+    /// Tools the agent may call; you answer them (answer_tool_call).
+    pub custom_tools: Option<Vec<CustomToolArg>>,
+    /// Only these operator tools (list_agent_tools); default all.
+    pub tools: Option<Vec<String>>,
+    /// Secret names (list_secrets) the agent may type; the task then runs in a session of its own.
+    pub secrets: Option<Vec<String>>,
     /// Seconds to wait for the result before returning the task id (capped by the server).
     pub wait_seconds: Option<u64>,
 }
 
+/// `custom_tools` is left out of the request when there are none.
+pub(super) fn non_empty(tools: Vec<CustomTool>) -> Option<Vec<CustomTool>> {
+    (!tools.is_empty()).then_some(tools)
+}
+
 impl RunTaskArgs {
     /// The request to send, with the server's defaults where the call set nothing.
-    fn to_request(&self, server: &SmoothServer) -> ToolResult<TaskRequest> {
+    fn to_request(
+        &self,
+        server: &SmoothServer,
+        custom_tools: Vec<CustomTool>,
+    ) -> ToolResult<TaskRequest> {
         let settings = &server.state.settings;
         let defaults = &settings.task_defaults;
         let mut req = TaskRequest {
@@ -101,6 +120,7 @@ impl RunTaskArgs {
                 .map(|a| a.as_str().to_owned())
                 .or_else(|| defaults.agent.clone()),
             additional_tools: additional_tools(self.additional_tools.clone(), defaults)?,
+            custom_tools: non_empty(custom_tools),
             ..TaskRequest::default()
         };
         self.browser
@@ -168,6 +188,22 @@ impl SmoothServer {
     ) -> Result<CallToolResult, ToolError> {
         let id = required_text("task_id", &args.task_id)?;
         let watch = self.state.watcher.watch(&self.client(&ctx), &id);
+        let budget = wait_budget(args.wait_seconds, &self.state.settings);
+        let downloads = args.include_downloads.unwrap_or(false);
+        if let Some(event_id) = self.one_shot_run(&id) {
+            let mut reporter = Reporter::for_request(&ctx);
+            return self
+                .follow_one_shot(
+                    &watch,
+                    &event_id,
+                    &mut reporter,
+                    &ctx.ct,
+                    budget,
+                    downloads,
+                    false,
+                )
+                .await;
+        }
         // What this process last saw may be old (nobody was waiting): start from the truth.
         if !watch.state().is_terminal() {
             watch
@@ -175,17 +211,9 @@ impl SmoothServer {
                 .await
                 .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
         }
-        let budget = wait_budget(args.wait_seconds, &self.state.settings);
         let mut reporter = Reporter::for_request(&ctx);
-        self.follow(
-            watch,
-            &mut reporter,
-            &ctx.ct,
-            budget,
-            args.include_downloads.unwrap_or(false),
-            false,
-        )
-        .await
+        self.follow(watch, &mut reporter, &ctx.ct, budget, downloads, false)
+            .await
     }
 
     #[tool(
@@ -236,14 +264,32 @@ impl SmoothServer {
         ct: &CancellationToken,
         budget: Duration,
     ) -> Result<CallToolResult, ToolError> {
-        let mut req = args.to_request(self)?;
-        // Interim until custom_tools/operator tools are declared with the call's arguments:
-        // every task gets ask_user.
-        req.custom_tools = Some(vec![ask_user_tool()]);
-        let tools = AgentTools {
-            declared: [ASK_USER.to_owned()].into(),
-            auto: None,
+        let (custom_tools, tools) =
+            declare(args.custom_tools.clone(), args.tools.clone(), &self.state)?;
+        let secrets = match args.secrets.as_deref().filter(|n| !n.is_empty()) {
+            Some(names) => Some(
+                self.state
+                    .secrets
+                    .wire(names)
+                    .map_err(|e| invalid(format!("secrets: {e}")))?,
+            ),
+            None => None,
         };
+        let req = args.to_request(self, custom_tools)?;
+        let downloads = args
+            .include_downloads
+            .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
+        if let Some(secrets) = secrets {
+            let job = OneShot {
+                req,
+                tools,
+                secrets,
+                downloads,
+            };
+            return self
+                .run_in_own_session(job, client, reporter, ct, budget)
+                .await;
+        }
         let watch = self
             .state
             .watcher
@@ -257,9 +303,6 @@ impl SmoothServer {
             })?;
         tracing::info!(task = %watch.id, "task created");
         let id = watch.id.clone();
-        let downloads = args
-            .include_downloads
-            .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
         // The task exists now: even a bug in the wait must not lose its id.
         AssertUnwindSafe(self.follow(watch, reporter, ct, budget, downloads, true))
             .catch_unwind()
@@ -274,7 +317,7 @@ impl SmoothServer {
     }
 
     /// Waits for a task within `budget` and renders where it stands.
-    async fn follow(
+    pub(super) async fn follow(
         &self,
         watch: Arc<TaskWatch>,
         reporter: &mut Reporter,
@@ -290,6 +333,7 @@ impl SmoothServer {
             reporter,
             heartbeat: self.state.settings.heartbeat,
             label: "task",
+            redactor: &self.state.redactor,
         }
         .until(&watch, |st| st.is_terminal())
         .await;
@@ -331,7 +375,12 @@ impl SmoothServer {
     }
 
     /// A finished task's recording (and downloads) links appear shortly after the end.
-    async fn collect_artifacts(&self, watch: &Arc<TaskWatch>, until: Instant, downloads: bool) {
+    pub(super) async fn collect_artifacts(
+        &self,
+        watch: &Arc<TaskWatch>,
+        until: Instant,
+        downloads: bool,
+    ) {
         loop {
             let missing = {
                 let st = watch.state();
@@ -351,8 +400,9 @@ impl SmoothServer {
         }
     }
 
-    fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
+    pub(super) fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
         let st = watch.snapshot();
+        let pending = st.pending_tool_calls();
         let cap = self.state.settings.output_cap;
         let task = st.task.unwrap_or_else(|| TaskResponse {
             id: watch.id.clone(),
@@ -366,7 +416,11 @@ impl SmoothServer {
             _ => (None, false),
         };
         let live = !task.status.is_terminal();
-        let next_step = if live {
+        // The watcher clears pending calls when the task ends.
+        let waits = !pending.is_empty();
+        let next_step = if waits {
+            answer_step(&watch.id, &pending)
+        } else if live {
             Some(format!(
                 "Still {} after this call's wait budget. Call get_task with task_id \"{}\" to keep waiting \
                  (repeat as needed), or cancel_task to stop it.{}",
@@ -385,7 +439,12 @@ impl SmoothServer {
         let elapsed = task.created_at.map(seconds_since).unwrap_or_default();
         let result = TaskResult {
             task_id: watch.id.clone(),
-            status: task.status,
+            status: if waits {
+                ResultStatus::WaitingForAnswer
+            } else {
+                task.status.into()
+            },
+            pending_tool_calls: waits.then(|| pending.iter().map(PendingCall::from).collect()),
             output,
             output_truncated,
             credits_used: task.credits_used,
@@ -479,10 +538,18 @@ impl SmoothServer {
                         work.await
                     }
                 };
+                let redactor = &server.state.redactor;
                 match outcome {
-                    Ok(result) => Ok(result),
+                    Ok(mut result) => {
+                        redactor.redact_result(&mut result);
+                        Ok(result)
+                    }
                     Err(ToolError::Cancelled(_)) => Err(TaskExit::Cancelled),
-                    Err(e) => Ok(CallToolResult::error(e.into_contents())),
+                    Err(e) => {
+                        let mut result = CallToolResult::error(e.into_contents());
+                        redactor.redact_result(&mut result);
+                        Ok(result)
+                    }
                 }
             })
         }))

@@ -9,14 +9,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::channel::Offer;
 use super::progress::Reporter;
+use crate::secrets::Redactor;
 use smooth_api::SmoothError;
 use smooth_api::watch::{TaskState, TaskWatch};
 
 pub enum Waited {
     Done,
-    Budget,
-    /// An agent tool call waits for an answer from outside this call.
+    /// The agent waits for an answer to a tool call: the caller returns at once so the
+    /// assistant can answer (waiting out the budget would only delay the agent).
     NeedsAnswer,
+    Budget,
     Cancelled,
     Gone(Arc<SmoothError>),
 }
@@ -28,6 +30,8 @@ pub struct Wait<'a> {
     pub heartbeat: Duration,
     /// What is being waited for, as the user would name it ("task", "agent task").
     pub label: &'a str,
+    /// Every message passes it: progress and MCP task status never show a secret value.
+    pub redactor: &'a Redactor,
 }
 
 impl Wait<'_> {
@@ -55,18 +59,33 @@ impl Wait<'_> {
             if let Some(e) = gone {
                 return Waited::Gone(e);
             }
-            if let Offer::NeedsAnswer = self.reporter.channel.offer(&watch.id, &pending) {
+            // The channel asks the user about the calls it can; the others end the wait.
+            if let Offer::NeedsAnswer = self.reporter.channel.offer(&watch.id, &pending)
+                && let Some(call) = pending.first()
+            {
+                let mut msg = progress_message(
+                    self.label,
+                    &watch.id,
+                    status.as_deref(),
+                    live_url.as_deref(),
+                    started.elapsed(),
+                );
+                msg.push_str(&format!(
+                    " · waiting for an answer to {} (call_id {})",
+                    call.tool, call.call_id
+                ));
+                self.reporter
+                    .report(self.redactor.redact(&msg).into_owned())
+                    .await;
                 return Waited::NeedsAnswer;
             }
+            // Calls being asked here (the user, or an MCP task's client, answers).
             let asking = pending.first().map(|c| {
-                let how = if self.reporter.channel.asking_user() {
-                    " · asking the user"
-                } else {
-                    ""
-                };
                 format!(
-                    " · waiting for an answer to {} (call_id {}){how}",
-                    c.tool, c.call_id
+                    " · waiting for an answer to {} (call_id {}){}",
+                    c.tool,
+                    c.call_id,
+                    self.reporter.channel.how()
                 )
             });
             let now = Instant::now();
@@ -82,11 +101,13 @@ impl Wait<'_> {
                     started.elapsed(),
                 );
                 msg.push_str(asking.as_deref().unwrap_or_default());
-                self.reporter.report(msg).await;
+                self.reporter
+                    .report(self.redactor.redact(&msg).into_owned())
+                    .await;
                 reported = Some(seen);
                 next_beat = Instant::now() + self.heartbeat;
             }
-            // A user answering a question here is not kept waiting by the budget.
+            // A user answering a question here is not cut off by the budget.
             let asking_user = self.reporter.channel.asking_user();
             if Instant::now() >= self.deadline && !asking_user {
                 return Waited::Budget;
@@ -103,7 +124,7 @@ impl Wait<'_> {
                     match watch.answer(&call_id, answer).await {
                         Ok(()) => tracing::info!(task = %watch.id, call_id, "answered by the user"),
                         // Answered some other way meanwhile: the first answer counts.
-                        Err(e) => tracing::info!(task = %watch.id, call_id, error = %e, "user's answer not sent"),
+                        Err(e) => tracing::info!(task = %watch.id, call_id, error = %e, "the user's answer was not sent"),
                     }
                 }
             }

@@ -1,0 +1,220 @@
+//! A `run_browser_task` with secrets. Smooth takes secrets on a session's `run_task` only, so
+//! the task runs in a session of its own: open (task null), run_task with the secrets, close
+//! once it ends. The model sees a task: the session id is the task_id, get_task and
+//! answer_tool_call resume the wait, cancel_task force-closes it, and the result has the
+//! shape of any other task's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::CallToolResult;
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::SmoothServer;
+use super::args::redact;
+use super::error::{ToolError, ToolResult};
+use super::output::{cap_output, truncation_note};
+use super::progress::Reporter;
+use super::results::{ResultStatus, TaskResult, seconds_since, structured, usd};
+use super::wait::{Wait, Waited};
+use crate::sessions::{self as registry, PendingTask};
+use smooth_api::watch::{AgentTools, TaskWatch};
+use smooth_api::{SmoothClient, TaskRequest};
+
+/// How long the task's result may wait for its session to close.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// The one-shot task to run in its session.
+pub struct OneShot {
+    pub req: TaskRequest,
+    pub tools: AgentTools,
+    /// `{NAME: {value, allowed_urls}}`: sent to Smooth, never kept or shown.
+    pub secrets: Map<String, Value>,
+    pub downloads: bool,
+}
+
+impl SmoothServer {
+    /// Opens the session, starts the task in it and follows it like [`Self::follow`].
+    pub(super) async fn run_in_own_session(
+        &self,
+        job: OneShot,
+        client: SmoothClient,
+        reporter: &mut Reporter,
+        ct: &CancellationToken,
+        budget: Duration,
+    ) -> ToolResult<CallToolResult> {
+        let OneShot {
+            req,
+            tools,
+            secrets,
+            downloads,
+        } = job;
+        let session_req = TaskRequest {
+            task: None,
+            url: None,
+            response_model: None,
+            metadata: None,
+            max_steps: None,
+            ..req.clone()
+        };
+        let watch = self
+            .state
+            .watcher
+            .start(&client, &session_req, tools)
+            .await
+            .map_err(|e| {
+                redact(
+                    ToolError::upstream(&e, "opening the task's session"),
+                    req.proxy_password.as_deref(),
+                )
+            })?;
+        let id = watch.id.clone();
+        self.state.sessions.opened_one_shot(watch.clone());
+        tracing::info!(task = %id, "session opened for a task with secrets");
+        let task = req.task.clone().unwrap_or_default();
+        let input = json!({
+            "task": task,
+            "url": req.url,
+            "max_steps": req.max_steps,
+            "response_model": req.response_model,
+            "metadata": req.metadata,
+            "secrets": secrets,
+        });
+        let sent = watch
+            .send_action(
+                "session_action",
+                json!({"name": "run_task", "input": input}),
+            )
+            .await;
+        let event_id = match sent {
+            Ok(event_id) => event_id,
+            Err(e) => {
+                self.close_one_shot(&watch).await;
+                return Err(ToolError::upstream(
+                    &e,
+                    &format!("starting the task in session {id} (closed again)"),
+                ));
+            }
+        };
+        self.state.sessions.set_pending_task(
+            &id,
+            Some(PendingTask {
+                task,
+                event_id: event_id.clone(),
+                started: Instant::now(),
+            }),
+        );
+        self.follow_one_shot(&watch, &event_id, reporter, ct, budget, downloads, true)
+            .await
+    }
+
+    /// The run_task of a one-shot session this process started and still follows.
+    pub(super) fn one_shot_run(&self, id: &str) -> Option<String> {
+        let entry = self.state.sessions.get(id).filter(|e| e.one_shot)?;
+        Some(entry.pending_task?.event_id)
+    }
+
+    /// Waits for the session's task; when it ends, closes the session and renders the
+    /// result as a task's.
+    #[allow(clippy::too_many_arguments)] // the same knobs as `follow`, plus the run's event
+    pub(super) async fn follow_one_shot(
+        &self,
+        watch: &Arc<TaskWatch>,
+        event_id: &str,
+        reporter: &mut Reporter,
+        ct: &CancellationToken,
+        budget: Duration,
+        downloads: bool,
+        cancel_on_abort: bool,
+    ) -> ToolResult<CallToolResult> {
+        let deadline = Instant::now() + budget;
+        let waited = Wait {
+            deadline,
+            ct,
+            reporter,
+            heartbeat: self.state.settings.heartbeat,
+            label: "task",
+            redactor: &self.state.redactor,
+        }
+        .until(watch, |st| {
+            st.action_result(event_id).is_some() || st.is_terminal()
+        })
+        .await;
+        let id = &watch.id;
+        match waited {
+            Waited::Done => {}
+            Waited::Budget | Waited::NeedsAnswer => {
+                return Ok(self.render_task(watch, downloads));
+            }
+            Waited::Cancelled => {
+                if cancel_on_abort {
+                    self.state.sessions.forget(id);
+                    let _ = tokio::time::timeout(CLOSE_WAIT, watch.cancel()).await;
+                }
+                return Err(ToolError::Cancelled(if cancel_on_abort {
+                    format!("The request was cancelled; task {id} was cancelled too.")
+                } else {
+                    format!(
+                        "The request was cancelled; task {id} keeps running: call get_task with \
+                         task_id \"{id}\" to follow it, or cancel_task to stop it."
+                    )
+                }));
+            }
+            Waited::Gone(e) => {
+                return Err(ToolError::upstream(&e, &format!("following task {id}")));
+            }
+        }
+        let outcome = watch.state().action_result(event_id).cloned();
+        self.close_one_shot(watch).await;
+        let now = Instant::now();
+        self.collect_artifacts(watch, now + CLOSE_WAIT.min(budget), downloads)
+            .await;
+        let st = watch.snapshot();
+        let task = st.task.unwrap_or_default();
+        let (status, output) = match outcome {
+            Some(o) if o.is_success() => (ResultStatus::Done, o.output),
+            Some(o) => (ResultStatus::Failed, o.output),
+            None => (
+                ResultStatus::Failed,
+                Value::String(format!(
+                    "the session ended ({}) before the task",
+                    task.status
+                )),
+            ),
+        };
+        let cap = self.state.settings.output_cap;
+        let (output, output_truncated) = match output {
+            Value::Null => (None, false),
+            v => {
+                let (v, cut) = cap_output(v, cap);
+                (Some(v), cut)
+            }
+        };
+        let elapsed = task.created_at.map(seconds_since).unwrap_or_default();
+        let result = TaskResult {
+            task_id: id.clone(),
+            status,
+            pending_tool_calls: None,
+            output,
+            output_truncated,
+            credits_used: task.credits_used,
+            cost_usd: usd(task.credits_used),
+            live_url: None,
+            recording_url: task.recording_url.clone(),
+            downloads_url: task.downloads_url.clone().filter(|_| downloads),
+            elapsed_seconds: (elapsed * 10.0).round() / 10.0,
+            next_step: output_truncated.then(|| truncation_note(cap)),
+        };
+        Ok(structured(&result, vec![]))
+    }
+
+    /// Closes the session (gracefully, forced if need be) and forgets it.
+    async fn close_one_shot(&self, watch: &Arc<TaskWatch>) {
+        self.state.sessions.forget(&watch.id);
+        if let Err(e) = registry::close(watch).await {
+            tracing::warn!(task = %watch.id, error = %e, "could not close a task's session");
+        }
+    }
+}
