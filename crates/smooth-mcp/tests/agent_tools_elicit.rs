@@ -290,3 +290,73 @@ async fn mcp_task_asks_through_input_required_and_tasks_update() {
     assert!(out.contains("tool 'ask_user' returned \"654321\""), "{t}");
     assert_eq!(task_posts(&mock), 1);
 }
+
+#[tokio::test]
+async fn mcp_task_input_is_cleared_when_answer_tool_call_answers_first() {
+    let mock = start_mock(fast_mock()).await;
+    let c = connect(&mock, |_| panic!("asked outside the task"), true, false).await;
+    let created = c
+        .service
+        .call_tool_once(run(
+            "Log in [mock:ask_user=Which account? | personal | business]",
+        ))
+        .await
+        .unwrap();
+    let CallToolResponse::Task(created) = created else {
+        panic!("expected a task, got {created:?}");
+    };
+    let id = created.task.task_id;
+    let t = mcp_task_until(&c, &id, "input_required").await;
+    let (call_id, request) = t["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(
+        request["params"]["requestedSchema"]["properties"]["answer"]["enum"],
+        json!(["personal", "business"])
+    );
+    // The Smooth task id is in the status message ("… task T …").
+    let status = t["statusMessage"].as_str().unwrap();
+    let smooth_id = status
+        .split_whitespace()
+        .skip_while(|w| *w != "task")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')')
+        .to_owned();
+
+    let r = c
+        .service
+        .call_tool(
+            CallToolRequestParams::new("answer_tool_call").with_arguments(
+                json!({"task_id": smooth_id, "call_id": call_id, "output": "personal", "wait_seconds": 30})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(
+        output(&r).contains("tool 'ask_user' returned \"personal\""),
+        "{r:?}"
+    );
+    let t = mcp_task_until(&c, &id, "completed").await;
+    let out = t["result"]["structuredContent"]["output"].as_str().unwrap();
+    assert!(out.contains("tool 'ask_user' returned \"personal\""), "{t}");
+    // tasks/update on the cleared input changes nothing.
+    c.service
+        .update_task(UpdateTaskParams::new(
+            id.clone(),
+            [(
+                call_id.clone(),
+                json!({"action": "accept", "content": {"answer": "business"}}),
+            )]
+            .into(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(mock.count("POST", "/task/*/event"), 1);
+}
