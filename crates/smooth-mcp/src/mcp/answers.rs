@@ -3,54 +3,52 @@
 
 use std::sync::Arc;
 
-use rmcp::handler::server::common::schema_for_output;
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::SmoothServer;
 use super::args::{Parameters, required_text, wait_budget};
 use super::error::{ToolError, ToolResult, invalid};
 use super::progress::Reporter;
-use super::results::{SessionActionResult, TaskResult, structured};
+use super::results::structured;
 use super::sessions::ActionKind;
 use smooth_api::watch::{AnswerError, TaskWatch, ToolAnswer};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerArgs {
-    /// The task_id (or session_id) of the waiting_for_answer result.
+    /// From the waiting_for_answer result (a session_id works too).
     pub task_id: String,
-    /// The call_id from pending_tool_calls.
+    /// From pending_tool_calls.
     pub call_id: String,
-    /// The tool's result (any JSON; for ask_user, the user's answer as text).
+    /// The result, any JSON (ask_user: the user's answer).
     pub output: Option<Value>,
-    /// Instead of output: an error the agent reads and may work around.
+    /// Instead of output: a message the agent reads.
     pub error: Option<String>,
-    /// Seconds to wait for the task afterwards (capped by the server).
+    /// As in get_task.
     pub wait_seconds: Option<u64>,
-    /// Also return downloads_url.
+    /// As in get_task.
     pub include_downloads: Option<bool>,
 }
 
-/// A task's result, or a session run_task's when the call came from a session.
-#[derive(Debug, Serialize, JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)] // only its schema is used: follow / await_action render the results
-pub enum AnswerResult {
-    Task(TaskResult),
-    Session(SessionActionResult),
-}
-
-/// Either result shape; the root says `object` (strict clients want it on every output schema).
+/// get_task's result, or session_action run_task's when the call came from a session. Only
+/// what both shapes share is declared: every result matches, and the list stays small.
 fn answer_schema() -> Arc<JsonObject> {
-    let mut schema = (*schema_for_output::<AnswerResult>()).clone();
-    schema.insert("type".into(), "object".into());
-    Arc::new(schema)
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "status": {"type": "string"},
+            "pending_tool_calls": {"type": "array", "items": {"type": "object"}},
+            "next_step": {"type": "string"}
+        },
+        "required": ["status"]
+    });
+    Arc::new(schema.as_object().cloned().unwrap_or_default())
 }
 
 #[tool_router(router = answer_router, vis = "pub(super)")]
@@ -58,9 +56,8 @@ impl SmoothServer {
     #[tool(
         name = "answer_tool_call",
         title = "Answer the agent's tool call",
-        description = "Answer a call in pending_tool_calls of a waiting_for_answer result (the \
-            agent waits for it): output (any JSON) or error (text). Then waits like get_task and \
-            returns the same result.",
+        description = "Answer the agent's pending tool call (a waiting_for_answer result) with \
+            output or error, then wait like get_task.",
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true),
         output_schema = answer_schema()
     )]

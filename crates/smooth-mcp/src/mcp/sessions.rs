@@ -57,7 +57,7 @@ pub struct OpenSessionArgs {
     pub browser: Option<BrowserOptions>,
     /// Tools run_task agents may call; you answer them (answer_tool_call).
     pub custom_tools: Option<Vec<CustomToolArg>>,
-    /// Only these operator tools (list_agent_tools); default all.
+    /// Only these operator tools (list_agent_tools).
     pub tools: Option<Vec<String>>,
 }
 

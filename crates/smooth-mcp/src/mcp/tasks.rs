@@ -81,9 +81,9 @@ pub struct RunTaskArgs {
     pub include_downloads: Option<bool>,
     /// Tools the agent may call; you answer them (answer_tool_call).
     pub custom_tools: Option<Vec<CustomToolArg>>,
-    /// Only these operator tools (list_agent_tools); default all.
+    /// Only these operator tools (list_agent_tools).
     pub tools: Option<Vec<String>>,
-    /// Secret names (list_secrets) the agent may type; the task then runs in a session of its own.
+    /// Secret names (list_secrets) the agent may type; runs the task in a session of its own.
     pub secrets: Option<Vec<String>>,
     /// Seconds to wait for the result before returning the task id (capped by the server).
     pub wait_seconds: Option<u64>,
