@@ -360,3 +360,53 @@ async fn mcp_task_input_is_cleared_when_answer_tool_call_answers_first() {
         .unwrap();
     assert_eq!(mock.count("POST", "/task/*/event"), 1);
 }
+
+#[tokio::test]
+async fn input_required_retry_resumes_a_session_run_task() {
+    let mock = start_mock(fast_mock()).await;
+    let c = connect(&mock, |_| accept("123456"), false, true).await;
+    let call = |name: &str, args: Value| {
+        CallToolRequestParams::new(name.to_owned())
+            .with_arguments(args.as_object().unwrap().clone())
+    };
+    let opened = c
+        .service
+        .call_tool(call("open_session", json!({})))
+        .await
+        .unwrap();
+    let session = opened.structured_content.unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c
+        .service
+        .call_tool(call(
+            "session_action",
+            json!({"session_id": session, "action": "run_task",
+                   "task": "Log in [mock:ask_user=Enter the one-time code]", "wait_seconds": 30}),
+        ))
+        .await
+        .unwrap();
+    let s = r
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("{}", text(&r)));
+    assert!(
+        s.to_string()
+            .contains("tool 'ask_user' returned \\\"123456\\\""),
+        "{s}"
+    );
+    assert_eq!(c.asked.lock().unwrap().len(), 1);
+    // The run_task was sent once; the retry only resumed its wait.
+    let run_tasks = mock
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path.ends_with("/event")
+                && r.body
+                    .as_ref()
+                    .is_some_and(|b| b["payload"]["name"] == "run_task")
+        })
+        .count();
+    assert_eq!(run_tasks, 1);
+}

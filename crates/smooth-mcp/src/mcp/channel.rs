@@ -72,13 +72,14 @@ pub fn resume_state(raw: Option<&str>) -> Option<ResumeState> {
 impl super::SmoothServer {
     /// For a retry that carries our `request_state`: sends the user's answers to the agent
     /// (an answer that lost the race to another one is ignored) and returns the call to run
-    /// instead, a `get_task` on the same task with the original wait. `None`: not a retry.
+    /// instead: a `get_task` on the same task with the original wait, or the same session
+    /// `run_task` (repeating it resumes its wait). `None`: not a retry.
     pub(super) async fn resume_input_required(
         &self,
         request: &CallToolRequestParams,
         ctx: &RequestContext<RoleServer>,
     ) -> Option<CallToolRequestParams> {
-        if !matches!(request.name.as_ref(), "run_browser_task" | "get_task") {
+        if !resumable(request) {
             return None;
         }
         let state = resume_state(request.request_state.as_deref())?;
@@ -101,6 +102,12 @@ impl super::SmoothServer {
                 tracing::info!(task = %watch.id, call_id, error = %e, "user's answer not sent");
             }
         }
+        if request.name == "session_action" {
+            let mut again = request.clone();
+            again.input_responses = None;
+            again.request_state = None;
+            return Some(again);
+        }
         let args = request.arguments.clone().unwrap_or_default();
         let mut resumed = Map::new();
         resumed.insert("task_id".into(), Value::String(state.task));
@@ -112,6 +119,20 @@ impl super::SmoothServer {
         let mut params = CallToolRequestParams::new("get_task").with_arguments(resumed);
         params.meta = request.meta.clone();
         Some(params)
+    }
+}
+
+/// Calls whose retry can resume their wait without doing anything twice: a task's wait
+/// (run_browser_task resumes as get_task) and a session's run_task (repeating it resumes).
+pub fn resumable(request: &CallToolRequestParams) -> bool {
+    match request.name.as_ref() {
+        "run_browser_task" | "get_task" => true,
+        "session_action" => request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("action"))
+            .is_some_and(|a| a == "run_task"),
+        _ => false,
     }
 }
 

@@ -294,7 +294,7 @@ impl ServerHandler for SmoothServer {
             request = resumed;
         }
         let slot = channel::InputRequiredSlot::default();
-        let resumable = matches!(request.name.as_ref(), "run_browser_task" | "get_task");
+        let resumable = channel::resumable(&request);
         context.extensions.insert(channel::Asking {
             redactor: self.state.redactor.clone(),
             input_required: resumable.then(|| slot.clone()),
