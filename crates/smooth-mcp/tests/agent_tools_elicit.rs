@@ -20,7 +20,8 @@ use smooth_mock::MockSmooth;
 use support::{BIN, capture_stderr, fast_mock, start_mock, text};
 use tokio::process::{Child, Command};
 
-type Answer = fn(&Value) -> ElicitResult;
+/// The user's response; `None`: the client fails the elicitation request.
+type Answer = fn(&Value) -> Option<ElicitResult>;
 
 /// A client that declares form elicitation and answers each question with `answer`.
 #[derive(Clone)]
@@ -39,7 +40,7 @@ impl ClientHandler for Asker {
     ) -> Result<ElicitResult, ErrorData> {
         let request = serde_json::to_value(&request).unwrap();
         self.asked.lock().unwrap().push(request.clone());
-        Ok((self.answer)(&request))
+        (self.answer)(&request).ok_or_else(|| ErrorData::internal_error("no dialog here", None))
     }
 
     fn get_info(&self) -> ClientConfig {
@@ -54,8 +55,8 @@ impl ClientHandler for Asker {
     }
 }
 
-fn accept(answer: &str) -> ElicitResult {
-    ElicitResult::new(ElicitationAction::Accept).with_content(json!({ "answer": answer }))
+fn accept(answer: &str) -> Option<ElicitResult> {
+    Some(ElicitResult::new(ElicitationAction::Accept).with_content(json!({ "answer": answer })))
 }
 
 struct Client {
@@ -159,7 +160,7 @@ async fn legacy_elicitation_declined_tells_the_agent() {
     let mock = start_mock(fast_mock()).await;
     let c = connect(
         &mock,
-        |_| ElicitResult::new(ElicitationAction::Decline),
+        |_| Some(ElicitResult::new(ElicitationAction::Decline)),
         false,
         false,
     )
@@ -207,7 +208,7 @@ async fn input_required_declined_tells_the_agent() {
     let mock = start_mock(fast_mock()).await;
     let c = connect(
         &mock,
-        |_| ElicitResult::new(ElicitationAction::Cancel),
+        |_| Some(ElicitResult::new(ElicitationAction::Cancel)),
         false,
         true,
     )
@@ -409,4 +410,26 @@ async fn input_required_retry_resumes_a_session_run_task() {
         })
         .count();
     assert_eq!(run_tasks, 1);
+}
+
+#[tokio::test]
+async fn a_failed_elicitation_is_relayed_to_the_assistant() {
+    let mock = start_mock(fast_mock()).await;
+    let c = connect(&mock, |_| None, false, false).await;
+    let r = c
+        .service
+        .call_tool(run("Log in [mock:ask_user=Enter the one-time code]"))
+        .await
+        .unwrap();
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["status"], "waiting_for_answer", "{s}");
+    assert_eq!(s["pending_tool_calls"][0]["tool"], "ask_user", "{s}");
+    assert!(
+        s["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("answer_tool_call"),
+        "{s}"
+    );
+    assert_eq!(c.asked.lock().unwrap().len(), 1);
 }

@@ -145,7 +145,8 @@ fn declares_form(ctx: &RequestContext<RoleServer>) -> bool {
 }
 
 /// A question being asked, answered with the call id and what the agent gets.
-type Asked = BoxFuture<'static, Option<(String, ToolAnswer)>>;
+/// `None`: no answer came (the client could not ask, or the question was withdrawn).
+type Asked = BoxFuture<'static, (String, Option<ToolAnswer>)>;
 
 /// Questions open with the user, by call id; dropped (aborted) when the call is answered
 /// some other way.
@@ -155,6 +156,8 @@ struct Open {
     handles: HashMap<String, AbortHandle>,
     /// Every call ever asked in this wait (an answered call is not asked again).
     asked: HashSet<String>,
+    /// Calls the client could not ask the user about: relayed instead.
+    unasked: HashSet<String>,
 }
 
 impl Open {
@@ -276,6 +279,9 @@ impl Channel {
         }
         let mut relay = false;
         for call in pending {
+            if self.open.unasked.contains(&call.call_id) {
+                relay = true;
+            }
             if self.open.asked.contains(&call.call_id) {
                 continue;
             }
@@ -289,15 +295,14 @@ impl Channel {
                     self.open.push(
                         &call.call_id,
                         Box::pin(async move {
-                            let answer = match peer.create_elicitation(params).await {
-                                Ok(r) => from_elicit_result(&r, true),
+                            match peer.create_elicitation(params).await {
+                                Ok(r) => (id, Some(from_elicit_result(&r, true))),
                                 Err(e) => {
                                     // The client could not ask: the assistant relays it instead.
                                     tracing::info!(error = %e, "elicitation failed");
-                                    return None;
+                                    (id, None)
                                 }
-                            };
-                            Some((id, answer))
+                            }
                         }),
                     );
                 }
@@ -337,14 +342,15 @@ impl Channel {
                     self.open.push(
                         &call.call_id,
                         Box::pin(async move {
-                            match ctx.request_input(id.clone(), request).await {
-                                Ok(v) => {
-                                    let r = serde_json::from_value::<ElicitResult>(v).ok()?;
-                                    Some((id, from_elicit_result(&r, is_ask)))
-                                }
-                                // Cancelled (tasks/cancel) or cleared: nothing to send.
-                                Err(_) => None,
-                            }
+                            let answer = match ctx.request_input(id.clone(), request).await {
+                                Ok(v) => match serde_json::from_value::<ElicitResult>(v) {
+                                    Ok(r) => from_elicit_result(&r, is_ask),
+                                    Err(_) => ToolAnswer::error("the answer was not understood"),
+                                },
+                                // tasks/cancel: the task's own wait ends; nothing to send.
+                                Err(_) => return (id, None),
+                            };
+                            (id, Some(answer))
                         }),
                     );
                 }
@@ -357,28 +363,25 @@ impl Channel {
         }
     }
 
-    /// The next answer a user gave here (pending forever when nothing is open).
-    pub async fn next_answer(&mut self) -> (String, ToolAnswer) {
+    /// The next answer a user gave here (pending forever when nothing is open); `None` when a
+    /// question could not be asked (the wait looks at the pending calls again).
+    pub async fn next_answer(&mut self) -> Option<(String, ToolAnswer)> {
         loop {
             match self.open.futures.next().await {
-                Some(Ok(Some((id, answer)))) => {
+                Some(Ok((id, answer))) => {
                     self.open.handles.remove(&id);
-                    return (id, answer);
-                }
-                Some(_) => {
-                    // Aborted, or no answer (the client could not ask): stop tracking the
-                    // handles of finished futures, keep `asked` so it is not asked again.
-                    let done: Vec<String> = self
-                        .open
-                        .handles
-                        .iter()
-                        .filter(|(_, h)| h.is_aborted())
-                        .map(|(id, _)| id.clone())
-                        .collect();
-                    for id in done {
-                        self.open.handles.remove(&id);
+                    match answer {
+                        Some(answer) => return Some((id, answer)),
+                        None => {
+                            if matches!(self.kind, Kind::Elicit(_)) {
+                                self.open.unasked.insert(id);
+                            }
+                            return None;
+                        }
                     }
                 }
+                // Aborted: its handle went with drop_gone.
+                Some(Err(_)) => {}
                 None => std::future::pending::<()>().await,
             }
         }

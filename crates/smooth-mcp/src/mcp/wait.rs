@@ -120,7 +120,8 @@ impl Wait<'_> {
             tokio::select! {
                 _ = self.ct.cancelled() => return Waited::Cancelled,
                 _ = interest.changed(wake) => {}
-                (call_id, answer) = self.reporter.channel.next_answer() => {
+                asked = self.reporter.channel.next_answer() => {
+                    let Some((call_id, answer)) = asked else { continue };
                     match watch.answer(&call_id, answer).await {
                         Ok(()) => tracing::info!(task = %watch.id, call_id, "answered by the user"),
                         // Answered some other way meanwhile: the first answer counts.
