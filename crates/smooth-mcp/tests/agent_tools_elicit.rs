@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 //! `ask_user` and other pending agent tool calls answered by the user through the client:
 //! form elicitation (2025-11-25), the input-required retry (2026-07-28), and MCP tasks
 //! (`input_required`, answered by `tasks/update`). Driven by rmcp's client against the mock.
