@@ -84,6 +84,12 @@ impl super::SmoothServer {
         }
         let state = resume_state(request.request_state.as_deref())?;
         let watch = self.state.watcher.watch(&self.client(ctx), &state.task);
+        // A watch that knows nothing yet (another replica, an expired watch) has seen no calls.
+        if watch.state().task.is_none()
+            && let Err(e) = watch.refresh(false).await
+        {
+            tracing::info!(task = %watch.id, error = %e, "reading the task to resume");
+        }
         for (call_id, response) in request.input_responses.iter().flatten() {
             let tool = watch
                 .state()
