@@ -489,3 +489,81 @@ async fn oversized_bodies_are_refused() {
         .expect("answer");
     assert_eq!(r.status(), 413);
 }
+
+/// The secret sweep over HTTP: raw JSON-RPC bodies and the logs never hold a secret value,
+/// though the agent echoes it (the mock's type_secret) and Smooth receives it.
+#[tokio::test]
+async fn a_secret_never_appears_in_http_responses_or_logs() {
+    const SENTINEL: &str = "hunter2-SENTINEL-over-http";
+    let mock = mock().await;
+    let server = start(
+        &mock,
+        &[
+            "--stateless",
+            "--secret",
+            "bank=env:BANK_PW@https://bank.example/*",
+            "--log-level",
+            "trace",
+        ],
+        &[("SMOOTH_API_KEY", "k"), ("BANK_PW", SENTINEL)],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let rpc = |id: u64, method: &str, params: Value| {
+        http.post(server.url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+            )
+            .send()
+    };
+    let mut bodies = Vec::new();
+    let init = rpc(
+        1,
+        "initialize",
+        serde_json::from_str::<Value>(INIT).unwrap()["params"].clone(),
+    )
+    .await
+    .expect("initialize answered");
+    bodies.push(init.text().await.unwrap());
+    for (id, name, args) in [
+        (2, "list_secrets", json!({})),
+        (
+            3,
+            "run_browser_task",
+            json!({"task": "Log in [mock:type_secret=bank]", "secrets": ["bank"], "wait_seconds": 30}),
+        ),
+    ] {
+        let r = rpc(id, "tools/call", json!({"name": name, "arguments": args}))
+            .await
+            .expect("tools/call answered");
+        assert_eq!(r.status(), 200);
+        bodies.push(r.text().await.unwrap());
+    }
+    assert!(
+        bodies[1].contains("https://bank.example/*"),
+        "{}",
+        bodies[1]
+    );
+    assert!(bodies[2].contains("[secret:bank]"), "{}", bodies[2]);
+    let sent = mock
+        .requests()
+        .into_iter()
+        .filter_map(|q| q.body)
+        .any(|b| b.to_string().contains(SENTINEL));
+    assert!(sent, "Smooth got the value");
+    let (_, stderr) = server.sigterm_and_wait().await;
+    for body in &bodies {
+        assert!(
+            !body.contains(SENTINEL),
+            "a response held the secret: {body}"
+        );
+    }
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "verbose logs"
+    );
+    assert!(!stderr.contains(SENTINEL), "the logs held the secret");
+}

@@ -133,3 +133,56 @@ fn the_mock_subcommand_ignores_the_transport_rule() {
     let cli = parse(&["mock", "--listen", "127.0.0.1:9999"]).expect("parsed");
     assert!(matches!(cli.command, Some(Command::Mock(_))));
 }
+
+#[test]
+fn agent_flags_reach_the_settings() {
+    let cli = parse(&["--ask-user", "off", "--tool-answer-timeout", "2.5"]).expect("parsed");
+    let config = cli.server.into_config().expect("valid");
+    assert!(!config.settings.ask_user);
+    assert_eq!(
+        config.settings.tool_answer_timeout,
+        std::time::Duration::from_millis(2500)
+    );
+    assert!(config.agent.operator_tools.is_empty() && config.agent.secrets.is_empty());
+    let defaults = parse(&[])
+        .expect("parsed")
+        .server
+        .into_config()
+        .expect("valid");
+    assert!(defaults.settings.ask_user);
+    assert_eq!(
+        defaults.settings.tool_answer_timeout,
+        std::time::Duration::from_secs(600)
+    );
+}
+
+#[test]
+fn config_file_and_secret_errors_name_what_to_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("smooth.toml");
+    std::fs::write(&path, "[tools.t]\ndescription = \"d\"\ninputs = { type = \"object\" }\ncommand = [\"x\"]\nretries = 2\n")
+        .expect("written");
+    let cli = parse(&["--config", path.to_str().expect("utf-8")]).expect("parsed");
+    let err = cli.server.into_config().expect_err("refused").to_string();
+    assert!(err.contains("smooth.toml:"), "{err}");
+    assert!(err.contains("tools.t.retries"), "{err}");
+
+    let missing = parse(&["--config", "/nonexistent/smooth.toml"]).expect("parsed");
+    let err = missing
+        .server
+        .into_config()
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("/nonexistent/smooth.toml"), "{err}");
+
+    let unset = parse(&[
+        "--secret",
+        "bank=env:SMOOTH_MCP_TEST_UNSET_VAR@https://bank.example/*",
+    ])
+    .expect("parsed");
+    let err = unset.server.into_config().expect_err("refused").to_string();
+    assert_eq!(
+        err,
+        "secret bank: environment variable SMOOTH_MCP_TEST_UNSET_VAR is not set (or not UTF-8)"
+    );
+}

@@ -62,6 +62,8 @@ pub struct Server {
     pub recorder: Recorder,
     pub child: Child,
     stderr: Arc<Mutex<String>>,
+    /// Every byte the server wrote to stdout, when launched with `tee_stdout`.
+    pub stdout: Arc<Mutex<Vec<u8>>>,
 }
 
 /// Options for [`spawn`].
@@ -70,6 +72,8 @@ pub struct Launch<'a> {
     pub args: Vec<&'a str>,
     pub env: Vec<(&'a str, &'a str)>,
     pub tasks: bool,
+    /// Keep a copy of every byte of stdout (in [`Server::stdout`]).
+    pub tee_stdout: bool,
 }
 
 /// Starts the binary against `mock` with test-friendly flags plus `launch`.
@@ -86,6 +90,7 @@ pub async fn spawn_against(mock: &MockSmooth, launch: Launch<'_>) -> Server {
         args,
         env,
         tasks: launch.tasks,
+        tee_stdout: launch.tee_stdout,
     })
     .await
 }
@@ -111,11 +116,15 @@ pub async fn spawn(launch: Launch<'_>) -> Server {
         tasks: launch.tasks,
         ..Recorder::default()
     };
-    let client = recorder
-        .clone()
-        .serve((stdout, stdin))
-        .await
-        .expect("client initializes");
+    let copy = Arc::new(Mutex::new(Vec::new()));
+    let client = if launch.tee_stdout {
+        let (reader, writer) = tokio::io::duplex(1 << 16);
+        tokio::spawn(tee(stdout, writer, copy.clone()));
+        recorder.clone().serve((reader, stdin)).await
+    } else {
+        recorder.clone().serve((stdout, stdin)).await
+    }
+    .expect("client initializes");
     let output_schemas = client
         .list_all_tools()
         .await
@@ -132,6 +141,26 @@ pub async fn spawn(launch: Launch<'_>) -> Server {
         recorder,
         child,
         stderr,
+        stdout: copy,
+    }
+}
+
+/// Copies the child's stdout to the client, keeping every byte; EOF is passed on.
+async fn tee(
+    mut from: tokio::process::ChildStdout,
+    mut to: tokio::io::DuplexStream,
+    copy: Arc<Mutex<Vec<u8>>>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        copy.lock().unwrap().extend_from_slice(&buf[..n]);
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
     }
 }
 
