@@ -434,3 +434,58 @@ async fn a_failed_elicitation_is_relayed_to_the_assistant() {
     );
     assert_eq!(c.asked.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn mcp_task_asks_for_an_assistant_tool_result_too() {
+    let mock = start_mock(fast_mock()).await;
+    let c = connect(&mock, |_| panic!("asked outside the task"), true, false).await;
+    let args = json!({
+        "task": "Order [mock:tool_call=lookup {\"order\": \"A1\"}]",
+        "custom_tools": [{"name": "lookup", "description": "Find an order",
+                          "inputs": {"type": "object", "properties": {"order": {"type": "string"}}},
+                          "output": "The order"}],
+    });
+    let created = c
+        .service
+        .call_tool_once(
+            CallToolRequestParams::new("run_browser_task")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let CallToolResponse::Task(created) = created else {
+        panic!("expected a task, got {created:?}");
+    };
+    let id = created.task.task_id;
+    let t = mcp_task_until(&c, &id, "input_required").await;
+    let (call_id, request) = t["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    let message = request["params"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("lookup") && message.contains("A1"),
+        "{message}"
+    );
+    let fields = &request["params"]["requestedSchema"]["properties"];
+    assert!(
+        fields["output"].is_object() && fields["error"].is_object(),
+        "{t}"
+    );
+    c.service
+        .update_task(UpdateTaskParams::new(
+            id.clone(),
+            [(
+                call_id.clone(),
+                json!({"action": "accept", "content": {"output": "{\"total\": 12}"}}),
+            )]
+            .into(),
+        ))
+        .await
+        .unwrap();
+    let t = mcp_task_until(&c, &id, "completed").await;
+    let out = t["result"]["structuredContent"]["output"].as_str().unwrap();
+    assert!(out.contains("tool 'lookup' returned {\"total\":12}"), "{t}");
+}
