@@ -15,6 +15,7 @@ use rmcp::model::{
     FormElicitationCapability, GetTaskParams, Implementation, ProtocolVersion, UpdateTaskParams,
 };
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use smooth_mock::MockSmooth;
@@ -64,6 +65,75 @@ struct Client {
     service: RunningService<RoleClient, Asker>,
     asked: Arc<Mutex<Vec<Value>>>,
     _child: Child,
+}
+
+/// The same client over the streamable HTTP transport (elicitation requests travel on the
+/// tool call's response stream).
+async fn connect_http(mock: &MockSmooth, answer: Answer, modern: bool, extra: &[&str]) -> Client {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args([
+            "--transport",
+            "http",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--poll-interval", "0.1", "--heartbeat-seconds", "0.5"])
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SMOOTH_BASE_URL", mock.base_url())
+        .env("SMOOTH_API_KEY", "test-key")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    capture_stderr(child.stderr.take().unwrap());
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..400 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server did not come up");
+    let transport = StreamableHttpClientTransport::from_uri(format!("http://127.0.0.1:{port}/mcp"));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let asker = Asker {
+        answer,
+        tasks: false,
+        asked: asked.clone(),
+    };
+    let service = if modern {
+        asker
+            .serve_with_lifecycle(
+                transport,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+    } else {
+        asker.serve(transport).await
+    }
+    .expect("client connects");
+    Client {
+        service,
+        asked,
+        _child: child,
+    }
 }
 
 async fn connect(mock: &MockSmooth, answer: Answer, tasks: bool, modern: bool) -> Client {
@@ -488,4 +558,39 @@ async fn mcp_task_asks_for_an_assistant_tool_result_too() {
     let t = mcp_task_until(&c, &id, "completed").await;
     let out = t["result"]["structuredContent"]["output"].as_str().unwrap();
     assert!(out.contains("tool 'lookup' returned {\"total\":12}"), "{t}");
+}
+
+#[tokio::test]
+async fn over_http_both_protocols_ask_the_user() {
+    let mock = start_mock(fast_mock()).await;
+    for modern in [false, true] {
+        let c = connect_http(&mock, |_| accept("777000"), modern, &[]).await;
+        let r = c
+            .service
+            .call_tool(run("Log in [mock:ask_user=Enter the one-time code]"))
+            .await
+            .unwrap();
+        assert!(
+            output(&r).contains("tool 'ask_user' returned \"777000\""),
+            "modern={modern}: {r:?}"
+        );
+        assert_eq!(c.asked.lock().unwrap().len(), 1, "modern={modern}");
+    }
+    assert_eq!(task_posts(&mock), 2);
+}
+
+#[tokio::test]
+async fn stateless_http_cannot_ask_so_the_question_is_relayed() {
+    // Without an MCP session the server cannot send the client a request.
+    let mock = start_mock(fast_mock()).await;
+    let c = connect_http(&mock, |_| accept("777000"), false, &["--stateless"]).await;
+    let r = c
+        .service
+        .call_tool(run("Log in [mock:ask_user=Enter the one-time code]"))
+        .await
+        .unwrap();
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["status"], "waiting_for_answer", "{s}");
+    assert_eq!(s["pending_tool_calls"][0]["tool"], "ask_user", "{s}");
+    assert!(c.asked.lock().unwrap().is_empty());
 }
