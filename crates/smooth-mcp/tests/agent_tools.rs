@@ -642,3 +642,36 @@ async fn secrets_reach_smooth_and_nothing_else() {
     );
     assert!(!stderr.contains(SENTINEL), "the secret reached the logs");
 }
+
+#[tokio::test]
+async fn a_task_with_secrets_closes_its_session_even_if_nobody_waits() {
+    let mock = start_mock(fast_mock()).await;
+    let server = secret_server(&mock).await;
+    let r = server
+        .ok(
+            "run_browser_task",
+            json!({"task": "Later [mock:type_secret=bank]", "secrets": ["bank"], "wait_seconds": 0}),
+        )
+        .await;
+    assert!(
+        matches!(r["status"].as_str(), Some("waiting" | "running")),
+        "{r}"
+    );
+    let id = r["task_id"].as_str().unwrap().to_owned();
+    tokio::time::timeout(Duration::from_secs(30), mock.wait_terminal(&id))
+        .await
+        .expect("the server closed the session when its task ended");
+    let closes = actions(&mock, &id)
+        .iter()
+        .filter(|b| b["payload"]["name"] == "close")
+        .count();
+    assert!(closes >= 1, "closed gracefully");
+    let r = server
+        .ok("get_task", json!({"task_id": id, "wait_seconds": 20}))
+        .await;
+    assert_eq!(r["status"], "done", "{r}");
+    assert!(
+        r["output"].as_str().unwrap().contains("[secret:bank]"),
+        "{r}"
+    );
+}

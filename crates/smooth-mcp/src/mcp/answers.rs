@@ -73,7 +73,8 @@ impl SmoothServer {
             (None, Some(error)) => ToolAnswer::error(required_text("error", &error)?),
             _ => return Err(invalid("give exactly one of output or error")),
         };
-        let watch = self.state.watcher.watch(&self.client(&ctx), &id);
+        let client = self.client(&ctx);
+        let watch = self.state.watcher.watch(&client, &id);
         // A watch that knows nothing yet (a restart, an expired watch) has seen no calls.
         if watch.state().task.is_none() {
             watch
@@ -86,7 +87,7 @@ impl SmoothServer {
         let budget = wait_budget(args.wait_seconds, &self.state.settings);
         let downloads = args.include_downloads.unwrap_or(false);
         let mut reporter = Reporter::for_request(&ctx);
-        if let Some(event_id) = self.one_shot_run(&id) {
+        if let Some((watch, event_id)) = self.one_shot_run(&client, &id) {
             return self
                 .follow_one_shot(
                     &watch,

@@ -23,6 +23,9 @@ use crate::sessions::{self as registry, PendingTask};
 use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{SmoothClient, TaskRequest};
 
+/// Longest a one-shot session is watched for the end of its task (Smooth's own limit on a
+/// task is far shorter).
+const ONE_SHOT_WATCH: Duration = Duration::from_secs(24 * 3600);
 /// How long the task's result may wait for its session to close.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
@@ -106,14 +109,26 @@ impl SmoothServer {
                 started: Instant::now(),
             }),
         );
+        spawn_closer(watch.clone(), event_id.clone());
         self.follow_one_shot(&watch, &event_id, reporter, ct, budget, downloads, true)
             .await
     }
 
-    /// The run_task of a one-shot session this process started and still follows.
-    pub(super) fn one_shot_run(&self, id: &str) -> Option<String> {
-        let entry = self.state.sessions.get(id).filter(|e| e.one_shot)?;
-        Some(entry.pending_task?.event_id)
+    /// The session and run_task event of a one-shot task this process started. The session's
+    /// own watch: the watcher may have dropped it once the session ended, and a fresh one
+    /// would not know the run's result.
+    /// Only for the account that started it.
+    pub(super) fn one_shot_run(
+        &self,
+        client: &SmoothClient,
+        id: &str,
+    ) -> Option<(Arc<TaskWatch>, String)> {
+        let entry = self
+            .state
+            .sessions
+            .get(id)
+            .filter(|e| e.one_shot && e.watch.account() == client.account())?;
+        Some((entry.watch, entry.pending_task?.event_id))
     }
 
     /// Waits for the session's task; when it ends, closes the session and renders the
@@ -167,7 +182,15 @@ impl SmoothServer {
             }
         }
         let outcome = watch.state().action_result(event_id).cloned();
-        self.close_one_shot(watch).await;
+        // The closer (spawned with the task) closes the session; its end brings the credits.
+        self.state.sessions.forget(id);
+        let mut interest = watch.interest();
+        interest
+            .until(Instant::now() + CLOSE_WAIT, |st| {
+                st.is_terminal().then_some(())
+            })
+            .await;
+        drop(interest);
         let now = Instant::now();
         self.collect_artifacts(watch, now + CLOSE_WAIT.min(budget), downloads)
             .await;
@@ -217,4 +240,22 @@ impl SmoothServer {
             tracing::warn!(task = %watch.id, error = %e, "could not close a task's session");
         }
     }
+}
+
+/// Closes the session once its task ends, whether or not anyone is still waiting for the
+/// result (a client that timed out must not leave a browser open; the result stays readable
+/// from the watch). Its interest also keeps the poller, and so operator tools, running.
+fn spawn_closer(watch: Arc<TaskWatch>, event_id: String) {
+    tokio::spawn(async move {
+        let mut interest = watch.interest();
+        interest
+            .until(Instant::now() + ONE_SHOT_WATCH, |st| {
+                (st.action_result(&event_id).is_some() || st.is_terminal()).then_some(())
+            })
+            .await;
+        drop(interest);
+        if let Err(e) = registry::close(&watch).await {
+            tracing::warn!(task = %watch.id, error = %e, "could not close a task's session");
+        }
+    });
 }

@@ -187,10 +187,10 @@ impl SmoothServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         let id = required_text("task_id", &args.task_id)?;
-        let watch = self.state.watcher.watch(&self.client(&ctx), &id);
+        let client = self.client(&ctx);
         let budget = wait_budget(args.wait_seconds, &self.state.settings);
         let downloads = args.include_downloads.unwrap_or(false);
-        if let Some(event_id) = self.one_shot_run(&id) {
+        if let Some((watch, event_id)) = self.one_shot_run(&client, &id) {
             let mut reporter = Reporter::for_request(&ctx);
             return self
                 .follow_one_shot(
@@ -204,6 +204,7 @@ impl SmoothServer {
                 )
                 .await;
         }
+        let watch = self.state.watcher.watch(&client, &id);
         // What this process last saw may be old (nobody was waiting): start from the truth.
         if !watch.state().is_terminal() {
             watch
