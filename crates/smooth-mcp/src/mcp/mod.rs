@@ -3,6 +3,7 @@
 
 mod answers;
 mod args;
+mod channel;
 mod declare;
 mod error;
 mod extensions;
@@ -26,7 +27,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetTaskParams,
-    GetTaskResult, Implementation, ServerCapabilities, ServerConfig,
+    GetTaskResult, Implementation, ServerCapabilities, ServerConfig, UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::task_manager::TaskManager;
@@ -160,6 +161,7 @@ pub struct AppState {
     pub mcp_tasks: TaskManager,
     pub operator_tools: Arc<OperatorTools>,
     pub secrets: Arc<Secrets>,
+    /// Hides secret values in what goes to the client.
     pub redactor: Arc<Redactor>,
     /// The routed tools, built once: every connection serves the same list.
     tools: OnceLock<Arc<ToolRouter<SmoothServer>>>,
@@ -273,8 +275,8 @@ impl ServerHandler for SmoothServer {
 
     async fn call_tool(
         &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        mut request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let wants_task = self.state.settings.mcp_tasks
             && context
@@ -286,14 +288,38 @@ impl ServerHandler for SmoothServer {
         {
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
+        // A 2026-07-28 client retrying after an InputRequiredResult: answer, then resume the
+        // wait (a retried run_browser_task must not start a second task).
+        if let Some(resumed) = self.resume_input_required(&request, &context).await {
+            request = resumed;
+        }
+        let slot = channel::InputRequiredSlot::default();
+        let resumable = channel::resumable(&request);
+        context.extensions.insert(channel::Asking {
+            redactor: self.state.redactor.clone(),
+            input_required: resumable.then(|| slot.clone()),
+        });
         let tcc = ToolCallContext::new(self, request, context);
         let mut response = self.tool_router.call(tcc).await?;
+        if let Some(input_required) = slot.take() {
+            response = CallToolResponse::InputRequired(input_required);
+        }
         // The choke point for results: every result and tool error (an agent's output may
         // echo a secret it typed) passes the redactor.
         if let CallToolResponse::Complete(result) = &mut response {
             self.state.redactor.redact_result(result);
         }
         Ok(response)
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.state
+            .mcp_tasks
+            .update_task(&request.task_id, request.input_responses)
     }
 
     async fn get_task(

@@ -1,17 +1,27 @@
 //! Where a waiting tool reports how the work goes: MCP progress notifications for a plain
-//! call, the status message for an MCP task.
+//! call, the status message for an MCP task; and how it reaches the user ([`Channel`]).
 
 use std::time::Duration;
 
 use rmcp::RoleServer;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::{Peer, RequestContext};
-use rmcp::task_manager::TaskContext;
+use rmcp::task_manager::{TaskContext, TaskManager};
+
+use super::channel::Channel;
+use crate::secrets::Redactor;
+use std::sync::Arc;
 
 /// A vanished client must never hang a tool (a send after stdin closed never completes).
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub enum Reporter {
+pub struct Reporter {
+    sink: Sink,
+    /// Who answers the agent's pending tool calls during this call's waits.
+    pub channel: Channel,
+}
+
+enum Sink {
     /// The request carried no progress token: nothing to send.
     Silent,
     Progress {
@@ -24,20 +34,32 @@ pub enum Reporter {
 
 impl Reporter {
     pub fn for_request(ctx: &RequestContext<RoleServer>) -> Self {
-        match ctx.meta.get_progress_token() {
-            Some(token) => Self::Progress {
+        let sink = match ctx.meta.get_progress_token() {
+            Some(token) => Sink::Progress {
                 peer: ctx.peer.clone(),
                 token,
                 sent: 0,
             },
-            None => Self::Silent,
+            None => Sink::Silent,
+        };
+        Self {
+            sink,
+            channel: Channel::for_request(ctx),
+        }
+    }
+
+    /// An MCP task's: its status message, and its pending calls asked through the task.
+    pub fn mcp_task(ctx: TaskContext, tasks: TaskManager, redactor: Arc<Redactor>) -> Self {
+        Self {
+            sink: Sink::McpTask(ctx.clone()),
+            channel: Channel::mcp_task(ctx, tasks, redactor),
         }
     }
 
     pub async fn report(&mut self, message: String) {
-        match self {
-            Self::Silent => {}
-            Self::Progress { peer, token, sent } => {
+        match &mut self.sink {
+            Sink::Silent => {}
+            Sink::Progress { peer, token, sent } => {
                 *sent += 1;
                 let param = ProgressNotificationParam::new(token.clone(), f64::from(*sent))
                     .with_message(message);
@@ -48,7 +70,7 @@ impl Reporter {
                     tracing::debug!("progress notification not delivered in time");
                 }
             }
-            Self::McpTask(task) => task.set_status_message(message),
+            Sink::McpTask(task) => task.set_status_message(message),
         }
     }
 }

@@ -503,7 +503,11 @@ impl SmoothServer {
         Some(self.state.mcp_tasks.spawn(options, move |task_ctx| {
             Box::pin(async move {
                 let ct = CancellationToken::new();
-                let mut reporter = Reporter::McpTask(task_ctx.clone());
+                let mut reporter = Reporter::mcp_task(
+                    task_ctx.clone(),
+                    server.state.mcp_tasks.clone(),
+                    server.state.redactor.clone(),
+                );
                 let work = async {
                     match job {
                         McpJob::Task(args) => {
