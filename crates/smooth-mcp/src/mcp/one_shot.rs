@@ -13,7 +13,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::SmoothServer;
-use super::args::redact;
 use super::error::{ToolError, ToolResult};
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
@@ -63,16 +62,8 @@ impl SmoothServer {
             ..req.clone()
         };
         let watch = self
-            .state
-            .watcher
-            .start(&client, &session_req, tools)
-            .await
-            .map_err(|e| {
-                redact(
-                    ToolError::upstream(&e, "opening the task's session"),
-                    req.proxy_password.as_deref(),
-                )
-            })?;
+            .create(&client, &session_req, tools, "opening the task's session")
+            .await?;
         let id = watch.id.clone();
         self.state.sessions.opened_one_shot(watch.clone());
         tracing::info!(task = %id, "session opened for a task with secrets");

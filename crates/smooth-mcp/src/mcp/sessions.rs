@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{
     BrowserOptions, Device, Metadata, Parameters, check_ids, check_json_schema, check_max_steps,
-    check_url, metadata_to_wire, redact, required_text, wait_budget,
+    check_url, metadata_to_wire, required_text, wait_budget,
 };
 use super::declare::{CustomToolArg, declare};
 use super::error::{ToolError, ToolResult, invalid};
@@ -257,16 +257,8 @@ impl SmoothServer {
             .unwrap_or_default()
             .apply(&self.state.settings.task_defaults, &mut req)?;
         let watch = self
-            .state
-            .watcher
-            .start(&self.client(&ctx), &req, tools)
-            .await
-            .map_err(|e| {
-                redact(
-                    ToolError::upstream(&e, "opening the session"),
-                    req.proxy_password.as_deref(),
-                )
-            })?;
+            .create(&self.client(&ctx), &req, tools, "opening the session")
+            .await?;
         self.state.sessions.opened(watch.clone());
         let id = watch.id.clone();
         tracing::info!(session = %id, "session opened");

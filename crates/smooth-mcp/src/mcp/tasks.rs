@@ -33,7 +33,7 @@ use super::results::{
 };
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
-use smooth_api::watch::TaskWatch;
+use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{CustomTool, SmoothClient, SmoothError, TaskRequest, TaskResponse};
 
 /// How long a finished task's result waits for its recording and downloads links.
@@ -252,6 +252,27 @@ impl SmoothServer {
 }
 
 impl SmoothServer {
+    /// `POST /task` (never repeated) and the watch that follows it; a failure says what was
+    /// `doing`, with a proxy password given in the call masked.
+    pub(super) async fn create(
+        &self,
+        client: &SmoothClient,
+        req: &TaskRequest,
+        tools: AgentTools,
+        doing: &str,
+    ) -> ToolResult<Arc<TaskWatch>> {
+        self.state
+            .watcher
+            .start(client, req, tools)
+            .await
+            .map_err(|e| {
+                redact(
+                    ToolError::upstream(&e, doing),
+                    req.proxy_password.as_deref(),
+                )
+            })
+    }
+
     /// Creates the task and follows it. Once Smooth has answered, the task id is in every
     /// outcome: a result, a still-running result, or an error that names it.
     pub(super) async fn run_task(
@@ -289,16 +310,8 @@ impl SmoothServer {
                 .await;
         }
         let watch = self
-            .state
-            .watcher
-            .start(&client, &req, tools)
-            .await
-            .map_err(|e| {
-                redact(
-                    ToolError::upstream(&e, "creating the task"),
-                    req.proxy_password.as_deref(),
-                )
-            })?;
+            .create(&client, &req, tools, "creating the task")
+            .await?;
         tracing::info!(task = %watch.id, "task created");
         let id = watch.id.clone();
         // The task exists now: even a bug in the wait must not lose its id.
