@@ -4,7 +4,9 @@
 //! under the event id that asked for them, and routes agent tool calls (pending calls, their
 //! answers and timers live in `tool_calls.rs`). It runs only while somebody is interested (an
 //! [`Interest`] guard is alive) and the task is live, so waiting is a cheap `watch`
-//! subscription, never a poller of its own. Knows nothing of MCP.
+//! subscription, never a poller of its own. After the end it keeps going, one GET per poll
+//! interval, while somebody is interested and a link they want (recording, downloads) has
+//! not appeared yet: Smooth fills those in a little after the end. Knows nothing of MCP.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -92,6 +94,7 @@ impl Watcher {
                     changed: watch::channel(0).0,
                     interest: AtomicUsize::new(0),
                     polling: AtomicBool::new(false),
+                    downloads_wanted: AtomicBool::new(false),
                     kick: Notify::new(),
                     touched: Mutex::new(Instant::now()),
                     owner: Arc::downgrade(&self.inner),
@@ -136,12 +139,22 @@ pub struct TaskState {
     /// Actions sent by this process, by event id, with their result once it arrived.
     actions: HashMap<String, Option<ActionOutcome>>,
     pub(crate) tool_calls: ToolCallBook,
+    /// When Smooth last answered a GET of this task (paces the looks for links after the end).
+    fetched_at: Option<Instant>,
 }
 
 impl TaskState {
     /// Whether the task has ended (`done`, `failed`, `cancelled`).
     pub fn is_terminal(&self) -> bool {
         self.task.as_ref().is_some_and(|t| t.status.is_terminal())
+    }
+
+    /// Whether the links Smooth fills in after the end are there: `recording_url` (null
+    /// means not ready, "" none) and, with `downloads`, `downloads_url`.
+    pub fn links_ready(&self, downloads: bool) -> bool {
+        self.task.as_ref().is_none_or(|t| {
+            t.recording_url.is_some() && (!downloads || t.downloads_url.is_some())
+        })
     }
 
     /// The result of an action this process sent, once it has arrived.
@@ -174,6 +187,8 @@ pub struct TaskWatch {
     pub(crate) changed: watch::Sender<u64>,
     interest: AtomicUsize,
     polling: AtomicBool,
+    /// Somebody asked for the downloads link: every GET asks Smooth for it.
+    downloads_wanted: AtomicBool,
     pub(crate) kick: Notify,
     /// Last time somebody declared interest.
     touched: Mutex<Instant>,
@@ -238,7 +253,20 @@ impl TaskWatch {
         self.state().clone()
     }
 
-    /// Declares interest; the poller runs until every guard is dropped or the task ends.
+    /// Whether a poller is running: then [`TaskWatch::state`] is at most one poll old and a
+    /// fresh GET would only repeat it.
+    pub fn is_polling(&self) -> bool {
+        self.polling.load(Ordering::SeqCst)
+    }
+
+    /// From now on every GET asks for `downloads_url` too, and the poller waits for it
+    /// after the end like for the recording.
+    pub fn want_downloads(&self) {
+        self.downloads_wanted.store(true, Ordering::SeqCst);
+    }
+
+    /// Declares interest; the poller runs until every guard is dropped, or the task has
+    /// ended and its wanted links are there.
     pub fn interest(self: &Arc<Self>) -> Interest {
         self.interest.fetch_add(1, Ordering::SeqCst);
         *lock(&self.touched) = Instant::now();
@@ -286,11 +314,11 @@ impl TaskWatch {
         Ok(ok)
     }
 
-    /// Fetches the task once more (with `downloads`, asking for the download archive too):
-    /// after the end the poller has stopped, and `recording_url` / `downloads_url` may
-    /// still be coming.
+    /// Fetches the task now (with `downloads`, or when [`TaskWatch::want_downloads`] was
+    /// called, asking for the download archive too), for a task nobody is polling.
     pub async fn refresh(self: &Arc<Self>, downloads: bool) -> Result<TaskResponse, SmoothError> {
         let cursor = self.state().cursor;
+        let downloads = downloads || self.downloads_wanted.load(Ordering::SeqCst);
         match self.client.get_task(&self.id, cursor, downloads).await {
             Ok(resp) => {
                 self.absorb(resp.clone());
@@ -307,7 +335,7 @@ impl TaskWatch {
     }
 
     fn ensure_polling(self: &Arc<Self>) {
-        if self.state().fatal.is_some() || self.state().is_terminal() {
+        if !self.worth_polling() {
             return;
         }
         if self
@@ -319,9 +347,15 @@ impl TaskWatch {
         }
     }
 
-    fn wanted(&self) -> bool {
+    /// Live, or ended with a wanted link still missing.
+    fn worth_polling(&self) -> bool {
         let st = self.state();
-        self.interest.load(Ordering::SeqCst) > 0 && st.fatal.is_none() && !st.is_terminal()
+        st.fatal.is_none()
+            && (!st.is_terminal() || !st.links_ready(self.downloads_wanted.load(Ordering::SeqCst)))
+    }
+
+    fn wanted(&self) -> bool {
+        self.interest.load(Ordering::SeqCst) > 0 && self.worth_polling()
     }
 
     async fn poll_loop(self: Arc<Self>) {
@@ -340,14 +374,29 @@ impl TaskWatch {
                 }
                 break;
             }
-            let cursor = self.state().cursor;
-            match self.client.get_task(&self.id, cursor, false).await {
+            let (cursor, ended_at) = {
+                let st = self.state();
+                (st.cursor, st.is_terminal().then_some(st.fetched_at).flatten())
+            };
+            // Ended: only links are awaited, and Smooth answers at once (no long-poll), so
+            // one look per poll interval, counted from the last answer (a refresh included).
+            if let Some(at) = ended_at
+                && Instant::now() < at + self.poll_interval
+            {
+                self.pause_until(at + self.poll_interval).await;
+                continue;
+            }
+            let downloads = self.downloads_wanted.load(Ordering::SeqCst);
+            match self.client.get_task(&self.id, cursor, downloads).await {
                 Ok(resp) => {
                     backoff = self.poll_interval;
-                    if self.absorb(resp) {
+                    let ended = resp.status.is_terminal();
+                    if self.absorb(resp) && !ended {
                         continue; // events came: there may be more right behind them
                     }
-                    self.pause(self.poll_interval).await;
+                    if !ended {
+                        self.pause(self.poll_interval).await;
+                    }
                 }
                 Err(e) if e.is_transient() => {
                     tracing::debug!(task = ?self.id, error = %e, "transient poll error");
@@ -370,8 +419,12 @@ impl TaskWatch {
     }
 
     async fn pause(&self, d: Duration) {
+        self.pause_until(Instant::now() + d).await;
+    }
+
+    async fn pause_until(&self, at: Instant) {
         tokio::select! {
-            _ = tokio::time::sleep(d) => {}
+            _ = tokio::time::sleep_until(at) => {}
             _ = self.kick.notified() => {}
         }
     }
@@ -420,6 +473,7 @@ impl TaskWatch {
                 st.tool_calls.task_over();
             }
             st.task = Some(resp);
+            st.fetched_at = Some(Instant::now());
         }
         for call in tool_calls {
             self.on_tool_call(call);

@@ -73,6 +73,12 @@ pub struct WaitArgs {
     #[arg(long, env = "SMOOTH_MCP_HEARTBEAT_SECONDS", default_value_t = 5.0, value_parser = heartbeat_secs)]
     pub heartbeat_seconds: f64,
 
+    /// Longest a finished task's result waits for its recording (and downloads) link, in
+    /// seconds, within the call's wait budget; a link still missing then is null and
+    /// get_task returns it later.
+    #[arg(long, env = "SMOOTH_MCP_ARTIFACT_WAIT_SECONDS", default_value_t = 5.0, value_parser = drain_secs)]
+    pub artifact_wait_seconds: f64,
+
     /// Run run_browser_task and session run_task as MCP tasks for clients that declare the
     /// Tasks extension (`auto`), or never (`off`: for clients that declare it but cannot
     /// handle a task result, such as the MCP Inspector CLI 2.12).

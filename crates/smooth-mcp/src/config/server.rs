@@ -98,6 +98,7 @@ impl ServerArgs {
             upload_roots: upload_roots(&uploads.allow_dirs)?,
             max_upload_bytes: uploads.max_upload_mb.saturating_mul(1024 * 1024),
             heartbeat: Duration::from_secs_f64(waiting.heartbeat_seconds),
+            artifact_wait: Duration::from_secs_f64(waiting.artifact_wait_seconds),
             mcp_tasks: waiting.mcp_tasks == McpTasks::Auto,
             client_keys,
             upload_roots_explicit: !uploads.allow_dirs.is_empty(),

@@ -55,6 +55,8 @@ pub struct Settings {
     pub upload_roots: Vec<PathBuf>,
     pub max_upload_bytes: u64,
     pub heartbeat: Duration,
+    /// Longest a finished task's result waits for its recording / downloads links.
+    pub artifact_wait: Duration,
     /// Offer MCP tasks to clients that declare the Tasks extension.
     pub mcp_tasks: bool,
     /// Accept a per-request key in [`CLIENT_KEY_HEADER`] (HTTP transport only).

@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::SmoothServer;
 use super::error::{ToolError, ToolResult};
-use super::output::{cap_output, truncation_note};
+use super::output::cap_output;
 use super::progress::Reporter;
 use super::results::{ResultStatus, TaskResult, seconds_since, structured, usd};
+use super::tasks::ended_step;
 use super::wait::{Wait, Waited};
 use crate::sessions::{self as registry, PendingTask};
 use smooth_api::watch::{AgentTools, TaskWatch};
@@ -182,8 +183,7 @@ impl SmoothServer {
             })
             .await;
         drop(interest);
-        let now = Instant::now();
-        self.collect_artifacts(watch, now + CLOSE_WAIT.min(budget), downloads)
+        self.await_links(watch, Instant::now() + budget, downloads)
             .await;
         let st = watch.snapshot();
         let task = st.task.unwrap_or_default();
@@ -219,7 +219,7 @@ impl SmoothServer {
             recording_url: task.recording_url.clone(),
             downloads_url: task.downloads_url.clone().filter(|_| downloads),
             elapsed_seconds: (elapsed * 10.0).round() / 10.0,
-            next_step: output_truncated.then(|| truncation_note(cap)),
+            next_step: ended_step(id, output_truncated.then_some(cap), &task, downloads),
         };
         Ok(structured(&result, vec![]))
     }

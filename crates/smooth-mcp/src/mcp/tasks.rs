@@ -36,14 +36,8 @@ use super::{SmoothServer, sessions::SessionActionArgs};
 use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{CustomTool, SmoothClient, SmoothError, TaskRequest, TaskResponse};
 
-/// How long a finished task's result waits for its recording and downloads links.
-const ARTIFACT_WAIT: Duration = Duration::from_secs(5);
 /// An MCP task waits for as long as a Smooth task can run.
 const MCP_TASK_WAIT: Duration = Duration::from_secs(3600);
-/// How long they are waited for even when the call's budget is spent.
-const ARTIFACT_MIN_WAIT: Duration = Duration::from_secs(1);
-/// Pause between looks for those links.
-const ARTIFACT_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -202,10 +196,19 @@ impl SmoothServer {
                 .await;
         }
         let watch = self.state.watcher.watch(&client, &id);
-        // What this process last saw may be old (nobody was waiting): start from the truth.
-        if !watch.state().is_terminal() {
+        if downloads {
+            watch.want_downloads();
+        }
+        // A running poller's state is at most one poll old: another GET would repeat it.
+        // Otherwise what this process last saw may be old: start from the truth (unless it
+        // is final).
+        let settled = {
+            let st = watch.state();
+            st.is_terminal() && st.links_ready(downloads)
+        };
+        if !watch.is_polling() && !settled {
             watch
-                .refresh(false)
+                .refresh(downloads)
                 .await
                 .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
         }
@@ -338,6 +341,10 @@ impl SmoothServer {
         cancel_on_abort: bool,
     ) -> Result<CallToolResult, ToolError> {
         let deadline = Instant::now() + budget;
+        if downloads {
+            // Asked for from the first poll on, so the one that sees the end may bring it.
+            watch.want_downloads();
+        }
         let waited = Wait {
             deadline,
             ct,
@@ -350,10 +357,7 @@ impl SmoothServer {
         .await;
         match waited {
             Waited::Done => {
-                // Briefly, and within the call's budget unless that is already spent.
-                let now = Instant::now();
-                let until = (now + ARTIFACT_WAIT).min(deadline.max(now + ARTIFACT_MIN_WAIT));
-                self.collect_artifacts(&watch, until, downloads).await;
+                self.await_links(&watch, deadline, downloads).await;
                 Ok(self.render_task(&watch, downloads))
             }
             Waited::Budget | Waited::NeedsAnswer => Ok(self.render_task(&watch, downloads)),
@@ -385,41 +389,36 @@ impl SmoothServer {
         }
     }
 
-    /// A finished task's recording (and downloads) links appear shortly after the end.
-    pub(super) async fn collect_artifacts(
+    /// A finished task's recording (and downloads) links appear shortly after the end:
+    /// waits for them within the call's budget and at most `--artifact-wait-seconds`, on
+    /// the watcher's own polls. A link still missing then stays null in the result.
+    pub(super) async fn await_links(
         &self,
         watch: &Arc<TaskWatch>,
-        until: Instant,
+        deadline: Instant,
         downloads: bool,
     ) {
-        loop {
-            let missing = {
-                let st = watch.state();
-                let t = st.task.as_ref();
-                let recording_missing = t.is_some_and(|t| t.recording_url.is_none());
-                let downloads_missing = downloads && t.is_some_and(|t| t.downloads_url.is_none());
-                recording_missing || downloads_missing
-            };
-            if !missing || Instant::now() >= until {
-                return;
-            }
-            if let Err(e) = watch.refresh(downloads).await {
-                tracing::debug!(task = %watch.id, error = %e, "could not fetch artifacts");
-                return;
-            }
-            tokio::time::sleep_until((Instant::now() + ARTIFACT_POLL).min(until)).await;
+        if downloads {
+            watch.want_downloads();
         }
+        let until = deadline.min(Instant::now() + self.state.settings.artifact_wait);
+        let mut interest = watch.interest();
+        interest
+            .until(until, |st| {
+                (st.links_ready(downloads) || st.fatal.is_some()).then_some(())
+            })
+            .await;
     }
 
     pub(super) fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
         let st = watch.snapshot();
         let pending = st.pending_tool_calls();
         let cap = self.state.settings.output_cap;
-        let task = st.task.unwrap_or_else(|| TaskResponse {
+        let mut task = st.task.unwrap_or_else(|| TaskResponse {
             id: watch.id.clone(),
             ..TaskResponse::default()
         });
-        let (output, output_truncated) = match task.output {
+        let (output, output_truncated) = match task.output.take() {
             Some(v) if !v.is_null() => {
                 let (v, cut) = cap_output(v, cap);
                 (Some(v), cut)
@@ -442,10 +441,8 @@ impl SmoothServer {
                     .map(|u| format!(" The user can watch it live at {u}"))
                     .unwrap_or_default()
             ))
-        } else if output_truncated {
-            Some(truncation_note(cap))
         } else {
-            None
+            ended_step(&watch.id, output_truncated.then_some(cap), &task, downloads)
         };
         let elapsed = task.created_at.map(seconds_since).unwrap_or_default();
         let result = TaskResult {
@@ -570,4 +567,40 @@ impl SmoothServer {
 enum McpJob {
     Task(RunTaskArgs),
     SessionTask(SessionActionArgs),
+}
+
+/// The next step of an ended task's result: the output was cut (`truncated_at`: the cap),
+/// or a link Smooth fills in after the end is not there yet.
+pub(super) fn ended_step(
+    id: &str,
+    truncated_at: Option<usize>,
+    task: &TaskResponse,
+    downloads: bool,
+) -> Option<String> {
+    let notes: Vec<String> = [
+        truncated_at.map(truncation_note),
+        links_note(
+            id,
+            task.recording_url.is_none(),
+            downloads && task.downloads_url.is_none(),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!notes.is_empty()).then(|| notes.join(" "))
+}
+
+fn links_note(id: &str, recording: bool, downloads: bool) -> Option<String> {
+    let what = match (recording, downloads) {
+        (true, true) => "The recording and downloads links are",
+        (true, false) => "The recording link is",
+        (false, true) => "The downloads link is",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "{what} not ready yet (null): call get_task with task_id \"{id}\" in a few seconds to get \
+         {}.",
+        if recording && downloads { "them" } else { "it" }
+    ))
 }
