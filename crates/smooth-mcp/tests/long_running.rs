@@ -555,3 +555,119 @@ async fn mcp_tasks_can_be_turned_off_for_clients_that_cannot_handle_them() {
     };
     assert_eq!(r.structured_content.unwrap()["status"], "done");
 }
+
+/// Answers Smooth gave for this task once it had ended (200: ended, 202: live).
+fn ended_gets(mock: &MockSmooth, id: &str) -> usize {
+    mock.requests()
+        .iter()
+        .filter(|q| q.method == "GET" && q.path == format!("/task/{id}") && q.status == 200)
+        .count()
+}
+
+/// A mock that holds polls of a live task (as Smooth does), its recording `delay` late; the
+/// task runs at once, so the first poll is held until the end.
+fn long_poll_mock(delay: Duration) -> smooth_mock::MockConfig {
+    smooth_mock::MockConfig {
+        long_poll: Duration::from_secs(60),
+        recording_delay: delay,
+        waiting: Duration::ZERO,
+        run_time: Duration::from_secs(1),
+        ..fast_mock()
+    }
+}
+
+#[tokio::test]
+async fn a_result_returns_as_soon_as_the_recording_link_is_there() {
+    // Ready at the end: the poll that sees the end has it, and nothing more is asked.
+    let mock = start_mock(long_poll_mock(Duration::ZERO)).await;
+    let server = spawn_against(&mock, Launch::default()).await;
+    let s = server
+        .ok("run_browser_task", json!({"task": "t", "wait_seconds": 30}))
+        .await;
+    let id = s["task_id"].as_str().unwrap();
+    assert!(s["recording_url"].as_str().unwrap().starts_with("https://"), "{s}");
+    assert_eq!(ended_gets(&mock, id), 1, "{:#?}", mock.requests());
+    assert!(s.get("next_step").is_none_or(Value::is_null), "{s}");
+
+    // Ready 0.3 s after the end, polled every 1 s: the watcher's next poll brings it (no
+    // separate fast loop), and the result returns with it: the poll that saw the end and
+    // that one.
+    let mock = start_mock(long_poll_mock(Duration::from_millis(300))).await;
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec!["--poll-interval", "1"],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let s = server
+        .ok("run_browser_task", json!({"task": "t", "wait_seconds": 30}))
+        .await;
+    let id = s["task_id"].as_str().unwrap();
+    assert!(s["recording_url"].as_str().unwrap().starts_with("https://"), "{s}");
+    assert_eq!(ended_gets(&mock, id), 2, "{:#?}", mock.requests());
+}
+
+#[tokio::test]
+async fn a_link_that_does_not_come_in_time_is_null_and_get_task_has_it_later() {
+    let mock = start_mock(long_poll_mock(Duration::from_secs(3600))).await;
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec!["--artifact-wait-seconds", "1"],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let s = server
+        .ok("run_browser_task", json!({"task": "t", "wait_seconds": 30}))
+        .await;
+    assert_eq!(s["status"], "done");
+    assert!(s["recording_url"].is_null(), "{s}");
+    let step = s["next_step"].as_str().unwrap();
+    assert!(step.contains("get_task") && step.contains("recording"), "{step}");
+}
+
+#[tokio::test]
+async fn get_task_reads_the_running_pollers_state_without_a_get_of_its_own() {
+    // The recording never comes: run_browser_task keeps the poller going after the end,
+    // looking once every 30 s, while get_task is called.
+    let mock = start_mock(long_poll_mock(Duration::from_secs(3600))).await;
+    let server = spawn_against(
+        &mock,
+        Launch {
+            args: vec!["--poll-interval", "30", "--artifact-wait-seconds", "25"],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let peer = server.client.peer().clone();
+    let waiting = tokio::spawn(async move {
+        peer.call_tool(params(
+            "run_browser_task",
+            json!({"task": "t", "wait_seconds": 50}),
+        ))
+        .await
+    });
+    eventually(&mock, "a poll saw the end", |m| {
+        m.requests()
+            .iter()
+            .any(|q| q.method == "GET" && q.path.starts_with("/task/") && q.status == 200)
+    })
+    .await;
+    let id = polled_ids(&mock)[0].clone();
+    let before = mock.count("GET", &format!("/task/{id}"));
+    let s = server
+        .ok("get_task", json!({"task_id": id, "wait_seconds": 0}))
+        .await;
+    assert_eq!(s["status"], "done");
+    assert!(s["recording_url"].is_null(), "{s}");
+    assert_eq!(
+        mock.count("GET", &format!("/task/{id}")),
+        before,
+        "{:#?}",
+        mock.requests()
+    );
+    waiting.abort();
+}

@@ -84,7 +84,11 @@ pub async fn spawn_against(mock: &MockSmooth, launch: Launch<'_>) -> Server {
         ("SMOOTH_API_KEY", "test-key"),
     ];
     env.extend(launch.env);
-    let mut args = vec!["--poll-interval", "0.1", "--heartbeat-seconds", "0.5"];
+    let mut args = vec!["--heartbeat-seconds", "0.5"];
+    // A test may choose its own poll interval (a flag may be given once).
+    if !launch.args.contains(&"--poll-interval") {
+        args.extend(["--poll-interval", "0.1"]);
+    }
     args.extend(launch.args);
     spawn(Launch {
         args,
