@@ -152,9 +152,9 @@ impl TaskState {
     /// Whether the links Smooth fills in after the end are there: `recording_url` (null
     /// means not ready, "" none) and, with `downloads`, `downloads_url`.
     pub fn links_ready(&self, downloads: bool) -> bool {
-        self.task.as_ref().is_none_or(|t| {
-            t.recording_url.is_some() && (!downloads || t.downloads_url.is_some())
-        })
+        self.task
+            .as_ref()
+            .is_none_or(|t| t.recording_url.is_some() && (!downloads || t.downloads_url.is_some()))
     }
 
     /// The result of an action this process sent, once it has arrived.
@@ -376,7 +376,10 @@ impl TaskWatch {
             }
             let (cursor, ended_at) = {
                 let st = self.state();
-                (st.cursor, st.is_terminal().then_some(st.fetched_at).flatten())
+                (
+                    st.cursor,
+                    st.is_terminal().then_some(st.fetched_at).flatten(),
+                )
             };
             // Ended: only links are awaited, and Smooth answers at once (no long-poll), so
             // one look per poll interval, counted from the last answer (a refresh included).

@@ -1,9 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benchmarks fail loudly
 //! Benchmark: completion-to-result latency — from the moment the mock marks a task done to
 //! the moment the MCP result reaches the client — with and without long-poll, for 1 and 200
-//! concurrent tasks, through the real binary on stdio.
+//! concurrent tasks, through the real binary on stdio; with the recording link there at the
+//! end or arriving later, and how many `GET /task/{id}` each task cost.
 //!
-//! cargo build --release && cargo run --release --example latency -- target/release/smooth-mcp
+//! cargo build --release --bin smooth-mcp --example latency
+//! target/release/examples/latency target/release/smooth-mcp
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -19,19 +21,19 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "target/release/smooth-mcp".to_owned());
     println!(
-        "| long-poll | concurrent tasks | recording ready after | p50 ms | p95 ms | max ms | errors |"
+        "| long-poll | concurrent tasks | recording ready after | p50 ms | p95 ms | max ms | GETs per task (mean / max) | errors |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let runs = [
         (false, 1, 0),
         (false, 200, 0),
         (true, 1, 0),
         (true, 200, 0),
-        (true, 1, 300),
-        (true, 200, 300),
+        (true, 1, 500),
+        (true, 200, 500),
     ];
     for (long_poll, n, recording_ms) in runs {
-        let (mut lat, errors) =
+        let (mut lat, gets, errors) =
             run(&bin, long_poll, n, Duration::from_millis(recording_ms)).await?;
         lat.sort_by(f64::total_cmp);
         let pick = |q: f64| {
@@ -40,11 +42,13 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or(f64::NAN)
         };
         println!(
-            "| {} | {n} | {recording_ms} ms | {:.0} | {:.0} | {:.0} | {errors} |",
+            "| {} | {n} | {recording_ms} ms | {:.0} | {:.0} | {:.0} | {:.2} / {} | {errors} |",
             if long_poll { "on" } else { "off" },
             pick(0.5),
             pick(0.95),
-            lat.last().copied().unwrap_or(f64::NAN)
+            lat.last().copied().unwrap_or(f64::NAN),
+            gets.iter().sum::<usize>() as f64 / gets.len().max(1) as f64,
+            gets.iter().max().copied().unwrap_or(0)
         );
     }
     Ok(())
@@ -55,7 +59,7 @@ async fn run(
     long_poll: bool,
     n: usize,
     recording_delay: Duration,
-) -> anyhow::Result<(Vec<f64>, usize)> {
+) -> anyhow::Result<(Vec<f64>, Vec<usize>, usize)> {
     let mock = MockSmooth::start(MockConfig {
         waiting: Duration::from_millis(100),
         run_time: Duration::from_secs(3),
@@ -101,20 +105,34 @@ async fn run(
         }));
     }
     let mut latencies = Vec::new();
+    let mut ids = Vec::new();
     let mut errors = 0;
     for c in calls {
         match c.await? {
             Some((id, at)) => match mock.wait_terminal(&id).await {
                 Some(done) => {
-                    latencies.push(at.saturating_duration_since(done).as_secs_f64() * 1000.0)
+                    latencies.push(at.saturating_duration_since(done).as_secs_f64() * 1000.0);
+                    ids.push(id);
                 }
                 None => errors += 1,
             },
             None => errors += 1,
         }
     }
+    // Every request so far, the results all in: what getting them cost.
+    let requests = mock.requests();
+    let gets = ids
+        .iter()
+        .map(|id| {
+            let path = format!("/task/{id}");
+            requests
+                .iter()
+                .filter(|q| q.method == "GET" && q.path == path)
+                .count()
+        })
+        .collect();
     client.cancel().await?;
     let _ = child.wait().await;
     mock.shutdown().await;
-    Ok((latencies, errors))
+    Ok((latencies, gets, errors))
 }

@@ -585,7 +585,10 @@ async fn a_result_returns_as_soon_as_the_recording_link_is_there() {
         .ok("run_browser_task", json!({"task": "t", "wait_seconds": 30}))
         .await;
     let id = s["task_id"].as_str().unwrap();
-    assert!(s["recording_url"].as_str().unwrap().starts_with("https://"), "{s}");
+    assert!(
+        s["recording_url"].as_str().unwrap().starts_with("https://"),
+        "{s}"
+    );
     assert_eq!(ended_gets(&mock, id), 1, "{:#?}", mock.requests());
     assert!(s.get("next_step").is_none_or(Value::is_null), "{s}");
 
@@ -605,7 +608,10 @@ async fn a_result_returns_as_soon_as_the_recording_link_is_there() {
         .ok("run_browser_task", json!({"task": "t", "wait_seconds": 30}))
         .await;
     let id = s["task_id"].as_str().unwrap();
-    assert!(s["recording_url"].as_str().unwrap().starts_with("https://"), "{s}");
+    assert!(
+        s["recording_url"].as_str().unwrap().starts_with("https://"),
+        "{s}"
+    );
     assert_eq!(ended_gets(&mock, id), 2, "{:#?}", mock.requests());
 }
 
@@ -626,7 +632,10 @@ async fn a_link_that_does_not_come_in_time_is_null_and_get_task_has_it_later() {
     assert_eq!(s["status"], "done");
     assert!(s["recording_url"].is_null(), "{s}");
     let step = s["next_step"].as_str().unwrap();
-    assert!(step.contains("get_task") && step.contains("recording"), "{step}");
+    assert!(
+        step.contains("get_task") && step.contains("recording"),
+        "{step}"
+    );
 }
 
 #[tokio::test]
