@@ -120,6 +120,22 @@ fn waits_are_checked() {
     assert!(err.to_string().contains("--wait-seconds (60)"), "{err}");
 }
 
+#[test]
+fn the_artifact_wait_reaches_the_settings() {
+    let config = |args: &[&str]| parse(args).expect("parsed").server.into_config();
+    let wait = |args: &[&str]| config(args).expect("valid").settings.artifact_wait;
+    assert_eq!(wait(&[]), std::time::Duration::from_secs(5));
+    assert_eq!(
+        wait(&["--artifact-wait-seconds", "0.5"]),
+        std::time::Duration::from_millis(500)
+    );
+    assert_eq!(
+        wait(&["--artifact-wait-seconds", "0"]),
+        std::time::Duration::ZERO
+    );
+    assert!(parse(&["--artifact-wait-seconds", "-1"]).is_err());
+}
+
 #[cfg(not(feature = "mock"))]
 #[test]
 fn without_the_mock_feature_there_is_no_mock() {
