@@ -43,6 +43,16 @@ fn created(mock: &MockSmooth) -> Vec<Value> {
         .collect()
 }
 
+/// The tool names the `n`th `POST /task` declared to Smooth.
+fn declared(mock: &MockSmooth, n: usize) -> Vec<Value> {
+    created(mock)[n]["custom_tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].clone())
+        .collect()
+}
+
 fn lookup_tool() -> Value {
     json!({
         "name": "lookup",
@@ -83,12 +93,7 @@ async fn the_assistant_answers_with_output_then_with_an_error() {
         "{step}"
     );
     // Declared to Smooth: the call's tool and the built-in ask_user.
-    let names: Vec<Value> = created(&mock)[0]["custom_tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].clone())
-        .collect();
+    let names = declared(&mock, 0);
     assert_eq!(names, [json!("lookup"), json!("ask_user")]);
 
     let r = server
@@ -423,12 +428,7 @@ async fn operator_command_tools_are_answered_by_the_server() {
             json!({"task": "t", "tools": ["echo_tool"], "wait_seconds": 0}),
         )
         .await;
-    let names: Vec<Value> = created(&mock)[1]["custom_tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].clone())
-        .collect();
+    let names = declared(&mock, 1);
     assert_eq!(names, [json!("echo_tool"), json!("ask_user")]);
     let clash = server
         .err(

@@ -110,30 +110,7 @@ async fn connect_http(mock: &MockSmooth, answer: Answer, modern: bool, extra: &[
     }
     assert!(up, "the server did not come up");
     let transport = StreamableHttpClientTransport::from_uri(format!("http://127.0.0.1:{port}/mcp"));
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let asker = Asker {
-        answer,
-        tasks: false,
-        asked: asked.clone(),
-    };
-    let service = if modern {
-        asker
-            .serve_with_lifecycle(
-                transport,
-                ClientLifecycleMode::Discover {
-                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                },
-            )
-            .await
-    } else {
-        asker.serve(transport).await
-    }
-    .expect("client connects");
-    Client {
-        service,
-        asked,
-        _child: child,
-    }
+    handshake(transport, answer, false, modern, child).await
 }
 
 async fn connect(mock: &MockSmooth, answer: Answer, tasks: bool, modern: bool) -> Client {
@@ -151,6 +128,22 @@ async fn connect(mock: &MockSmooth, answer: Answer, tasks: bool, modern: bool) -
         .expect("binary starts");
     let transport = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
     capture_stderr(child.stderr.take().unwrap());
+    handshake(transport, answer, tasks, modern, child).await
+}
+
+/// Connects a client that answers questions with `answer`, declaring the MCP Tasks extension
+/// when `tasks`, and on protocol 2026-07-28 (`server/discover`) when `modern`.
+async fn handshake<T, E, A>(
+    transport: T,
+    answer: Answer,
+    tasks: bool,
+    modern: bool,
+    child: Child,
+) -> Client
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let asked = Arc::new(Mutex::new(Vec::new()));
     let asker = Asker {
         answer,
