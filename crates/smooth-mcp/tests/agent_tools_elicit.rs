@@ -290,6 +290,17 @@ async fn input_required_declined_tells_the_agent() {
 }
 
 /// Polls `tasks/get` (at the client's pace) until `status` is reached.
+/// Answers one input request of an MCP task with `tasks/update`.
+async fn update(c: &Client, id: &str, call_id: &str, response: Value) {
+    c.service
+        .update_task(UpdateTaskParams::new(
+            id.to_owned(),
+            [(call_id.to_owned(), response)].into(),
+        ))
+        .await
+        .unwrap();
+}
+
 async fn mcp_task_until(c: &Client, id: &str, status: &str) -> Value {
     for _ in 0..300 {
         let t = c
@@ -339,17 +350,13 @@ async fn mcp_task_asks_through_input_required_and_tasks_update() {
         "{status}"
     );
 
-    c.service
-        .update_task(UpdateTaskParams::new(
-            id.clone(),
-            [(
-                call_id.clone(),
-                json!({"action": "accept", "content": {"answer": "654321"}}),
-            )]
-            .into(),
-        ))
-        .await
-        .unwrap();
+    update(
+        &c,
+        &id,
+        call_id,
+        json!({"action": "accept", "content": {"answer": "654321"}}),
+    )
+    .await;
     let t = mcp_task_until(&c, &id, "completed").await;
     let out = t["result"]["structuredContent"]["output"].as_str().unwrap();
     assert!(out.contains("tool 'ask_user' returned \"654321\""), "{t}");
@@ -412,17 +419,13 @@ async fn mcp_task_input_is_cleared_when_answer_tool_call_answers_first() {
     let out = t["result"]["structuredContent"]["output"].as_str().unwrap();
     assert!(out.contains("tool 'ask_user' returned \"personal\""), "{t}");
     // tasks/update on the cleared input changes nothing.
-    c.service
-        .update_task(UpdateTaskParams::new(
-            id.clone(),
-            [(
-                call_id.clone(),
-                json!({"action": "accept", "content": {"answer": "business"}}),
-            )]
-            .into(),
-        ))
-        .await
-        .unwrap();
+    update(
+        &c,
+        &id,
+        call_id,
+        json!({"action": "accept", "content": {"answer": "business"}}),
+    )
+    .await;
     assert_eq!(mock.count("POST", "/task/*/event"), 1);
 }
 
@@ -537,17 +540,13 @@ async fn mcp_task_asks_for_an_assistant_tool_result_too() {
         fields["output"].is_object() && fields["error"].is_object(),
         "{t}"
     );
-    c.service
-        .update_task(UpdateTaskParams::new(
-            id.clone(),
-            [(
-                call_id.clone(),
-                json!({"action": "accept", "content": {"output": "{\"total\": 12}"}}),
-            )]
-            .into(),
-        ))
-        .await
-        .unwrap();
+    update(
+        &c,
+        &id,
+        call_id,
+        json!({"action": "accept", "content": {"output": "{\"total\": 12}"}}),
+    )
+    .await;
     let t = mcp_task_until(&c, &id, "completed").await;
     let out = t["result"]["structuredContent"]["output"].as_str().unwrap();
     assert!(out.contains("tool 'lookup' returned {\"total\":12}"), "{t}");

@@ -8,7 +8,9 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use super::{OperatorAnswer, OperatorToolsError, tail_text};
+use smooth_api::watch::ToolAnswer;
+
+use super::{OperatorToolsError, tail_text};
 
 /// A tool answers in JSON; more than this is not an answer an agent can use.
 const MAX_STDOUT: usize = 1 << 20;
@@ -56,9 +58,9 @@ impl CommandTool {
         })
     }
 
-    pub(super) async fn run(&self, name: &str, timeout: Duration, input: &Value) -> OperatorAnswer {
+    pub(super) async fn run(&self, name: &str, timeout: Duration, input: &Value) -> ToolAnswer {
         let Some((program, args)) = self.argv.split_first() else {
-            return OperatorAnswer::error(format!("tool {name} has no program"));
+            return ToolAnswer::error(format!("tool {name} has no program"));
         };
         let mut child = match Command::new(program)
             .args(args)
@@ -71,12 +73,12 @@ impl CommandTool {
             .spawn()
         {
             Ok(child) => child,
-            Err(e) => return OperatorAnswer::error(format!("tool {name} could not start: {e}")),
+            Err(e) => return ToolAnswer::error(format!("tool {name} could not start: {e}")),
         };
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            return OperatorAnswer::error(format!("tool {name} could not start: no pipes"));
+            return ToolAnswer::error(format!("tool {name} could not start: no pipes"));
         };
         let body = input.to_string();
         let run = async {
@@ -93,43 +95,43 @@ impl CommandTool {
             Err(_) => {
                 // `kill_on_drop` would do it too; killing now frees the process at once.
                 let _ = child.kill().await;
-                OperatorAnswer::error(format!(
+                ToolAnswer::error(format!(
                     "tool {name} timed out after {} s",
                     timeout.as_secs_f64()
                 ))
             }
             Ok(Err(Failure::TooLarge)) => {
                 let _ = child.kill().await;
-                OperatorAnswer::error(format!(
+                ToolAnswer::error(format!(
                     "tool {name} printed more than {} MiB",
                     MAX_STDOUT >> 20
                 ))
             }
             Ok(Err(Failure::Io(e))) => {
                 let _ = child.kill().await;
-                OperatorAnswer::error(format!("tool {name} failed: {e}"))
+                ToolAnswer::error(format!("tool {name} failed: {e}"))
             }
             Ok(Ok((status, out, err))) => answer(name, status, &out, &err),
         }
     }
 }
 
-fn answer(name: &str, status: ExitStatus, out: &[u8], err: &[u8]) -> OperatorAnswer {
+fn answer(name: &str, status: ExitStatus, out: &[u8], err: &[u8]) -> ToolAnswer {
     if !status.success() {
         let how = match status.code() {
             Some(code) => format!("exited with status {code}"),
             None => "was killed by a signal".into(),
         };
         let stderr = tail_text(err, STDERR_TAIL);
-        return OperatorAnswer::error(if stderr.is_empty() {
+        return ToolAnswer::error(if stderr.is_empty() {
             format!("tool {name} {how}")
         } else {
             format!("tool {name} {how}: {stderr}")
         });
     }
     match serde_json::from_slice(out) {
-        Ok(value) => OperatorAnswer::ok(value),
-        Err(_) => OperatorAnswer::error(format!("tool {name} did not print JSON")),
+        Ok(value) => ToolAnswer::ok(value),
+        Err(_) => ToolAnswer::error(format!("tool {name} did not print JSON")),
     }
 }
 
@@ -190,7 +192,7 @@ mod tests {
     async fn stdin_json_in_stdout_json_out() {
         let tool = sh("cat", &[]);
         let answer = tool.run("t", SECOND, &json!({"order": "A-1"})).await;
-        assert_eq!(answer, OperatorAnswer::ok(json!({"order": "A-1"})));
+        assert_eq!(answer, ToolAnswer::ok(json!({"order": "A-1"})));
     }
 
     #[tokio::test]
@@ -212,14 +214,14 @@ mod tests {
     async fn a_slow_program_is_killed_at_the_timeout() {
         let tool = sh("sleep 5", &[]);
         let answer = tool.run("t", Duration::from_secs(1), &json!({})).await;
-        assert_eq!(answer, OperatorAnswer::error("tool t timed out after 1 s"));
+        assert_eq!(answer, ToolAnswer::error("tool t timed out after 1 s"));
     }
 
     #[tokio::test]
     async fn output_that_is_not_json_is_an_error() {
         let tool = sh("echo hi", &[]);
         let answer = tool.run("t", SECOND, &json!({})).await;
-        assert_eq!(answer, OperatorAnswer::error("tool t did not print JSON"));
+        assert_eq!(answer, ToolAnswer::error("tool t did not print JSON"));
     }
 
     #[tokio::test]
@@ -229,14 +231,14 @@ mod tests {
         let cleared = sh(script, &[]).run("t", SECOND, &json!({})).await;
         assert_eq!(
             cleared,
-            OperatorAnswer::ok(json!({"home": "unset", "token": "unset"}))
+            ToolAnswer::ok(json!({"home": "unset", "token": "unset"}))
         );
         let listed = sh(script, &["SHOP_TOKEN"])
             .run("t", SECOND, &json!({}))
             .await;
         assert_eq!(
             listed,
-            OperatorAnswer::ok(json!({"home": "unset", "token": "tok-1234"}))
+            ToolAnswer::ok(json!({"home": "unset", "token": "tok-1234"}))
         );
     }
 
@@ -244,10 +246,7 @@ mod tests {
     async fn output_past_one_mib_is_refused() {
         let tool = sh("head -c 2000000 /dev/zero", &[]);
         let answer = tool.run("t", SECOND, &json!({})).await;
-        assert_eq!(
-            answer,
-            OperatorAnswer::error("tool t printed more than 1 MiB")
-        );
+        assert_eq!(answer, ToolAnswer::error("tool t printed more than 1 MiB"));
     }
 
     #[tokio::test]

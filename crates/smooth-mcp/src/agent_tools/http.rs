@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use url::Url;
 
-use super::{HeaderSource, OperatorAnswer, OperatorToolsError, head_text};
+use super::{HeaderSource, OperatorToolsError, ToolAnswer, head_text};
 use crate::secrets::MIN_SECRET_LEN;
 
 /// The same cap as a command tool's stdout.
@@ -84,7 +84,7 @@ impl HttpTool {
         name: &str,
         timeout: Duration,
         input: &Value,
-    ) -> OperatorAnswer {
+    ) -> ToolAnswer {
         let sent = client
             .request(self.method.clone(), self.url.clone())
             .headers(self.headers.clone())
@@ -104,47 +104,47 @@ impl HttpTool {
         };
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return OperatorAnswer::error(failed(&e)),
+            Err(e) => return ToolAnswer::error(failed(&e)),
         };
         let status = response.status();
         let body = match read_capped(response).await {
             Ok(Some(body)) => body,
             Ok(None) => {
-                return OperatorAnswer::error(format!(
+                return ToolAnswer::error(format!(
                     "tool {name}: the response is larger than {} MiB",
                     MAX_BODY >> 20
                 ));
             }
-            Err(e) => return OperatorAnswer::error(failed(&e)),
+            Err(e) => return ToolAnswer::error(failed(&e)),
         };
         answer(name, status, &body)
     }
 }
 
-fn answer(name: &str, status: StatusCode, body: &[u8]) -> OperatorAnswer {
+fn answer(name: &str, status: StatusCode, body: &[u8]) -> ToolAnswer {
     if status.is_success() {
         return match serde_json::from_slice(body) {
-            Ok(value) => OperatorAnswer::ok(value),
-            Err(_) => OperatorAnswer::error(format!(
+            Ok(value) => ToolAnswer::ok(value),
+            Err(_) => ToolAnswer::error(format!(
                 "tool {name}: its service answered {} without JSON",
                 status.as_u16()
             )),
         };
     }
     if status.is_client_error() {
-        return OperatorAnswer::error(format!(
+        return ToolAnswer::error(format!(
             "tool {name}: {} {}",
             status.as_u16(),
             error_message(body)
         ));
     }
     if status.is_server_error() {
-        return OperatorAnswer::error(format!(
+        return ToolAnswer::error(format!(
             "tool {name}: upstream error {} from its service",
             status.as_u16()
         ));
     }
-    OperatorAnswer::error(format!(
+    ToolAnswer::error(format!(
         "tool {name}: unexpected status {} from its service",
         status.as_u16()
     ))
@@ -237,11 +237,11 @@ mod tests {
         .unwrap()
     }
 
-    async fn call(url: &str) -> OperatorAnswer {
+    async fn call(url: &str) -> ToolAnswer {
         call_within(url, Duration::from_secs(10)).await
     }
 
-    async fn call_within(url: &str, timeout: Duration) -> OperatorAnswer {
+    async fn call_within(url: &str, timeout: Duration) -> ToolAnswer {
         let client = reqwest::Client::new();
         let input = json!({"order": "A-1"});
         tool(url).run(&client, "crm", timeout, &input).await
@@ -253,7 +253,7 @@ mod tests {
         let answer = call(&format!("http://{addr}/echo")).await;
         assert_eq!(
             answer,
-            OperatorAnswer::ok(json!({"got": {"order": "A-1"}, "token": "crm-secret-1"}))
+            ToolAnswer::ok(json!({"got": {"order": "A-1"}, "token": "crm-secret-1"}))
         );
     }
 
@@ -263,7 +263,7 @@ mod tests {
         let answer = call(&format!("http://{addr}/reject")).await;
         assert_eq!(
             answer,
-            OperatorAnswer::error("tool crm: 422 order A-1 not found")
+            ToolAnswer::error("tool crm: 422 order A-1 not found")
         );
     }
 
@@ -273,12 +273,12 @@ mod tests {
         let boom = call(&format!("http://{addr}/boom")).await;
         assert_eq!(
             boom,
-            OperatorAnswer::error("tool crm: upstream error 500 from its service")
+            ToolAnswer::error("tool crm: upstream error 500 from its service")
         );
         let text = call(&format!("http://{addr}/text")).await;
         assert_eq!(
             text,
-            OperatorAnswer::error("tool crm: its service answered 200 without JSON")
+            ToolAnswer::error("tool crm: its service answered 200 without JSON")
         );
     }
 
@@ -286,10 +286,7 @@ mod tests {
     async fn a_service_that_never_answers_times_out() {
         let addr = service().await;
         let answer = call_within(&format!("http://{addr}/hang"), Duration::from_secs(1)).await;
-        assert_eq!(
-            answer,
-            OperatorAnswer::error("tool crm timed out after 1 s")
-        );
+        assert_eq!(answer, ToolAnswer::error("tool crm timed out after 1 s"));
     }
 
     #[tokio::test]
@@ -302,7 +299,7 @@ mod tests {
         let answer = call(&format!("http://127.0.0.1:{port}/echo")).await;
         assert_eq!(
             answer,
-            OperatorAnswer::error(
+            ToolAnswer::error(
                 "tool crm: could not connect to its service (refused or unreachable)"
             )
         );

@@ -16,12 +16,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
 use reqwest::Method;
 use reqwest::header::HeaderName;
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use smooth_api::CustomTool;
+use smooth_api::watch::{AnswerFuture, ToolAnswer};
 use url::Url;
 
 use command::CommandTool;
@@ -87,10 +87,6 @@ impl std::fmt::Debug for HeaderSource {
         }
     }
 }
-
-/// The answer the agent gets: 200 with the tool's JSON, or 400 with a message it can read
-/// and work around (the watcher's answer type, so no conversion is needed).
-pub type OperatorAnswer = smooth_api::watch::ToolAnswer;
 
 /// Start-up errors; each names the tool and the variable or header, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -195,10 +191,10 @@ impl OperatorTools {
     }
 
     /// Runs the tool on `input`. The future owns what it needs, so the caller may spawn it.
-    pub fn answer(&self, tool: &str, input: Value) -> BoxFuture<'static, OperatorAnswer> {
+    pub fn answer(&self, tool: &str, input: Value) -> AnswerFuture {
         let Some(tool) = self.tools.get(tool).cloned() else {
             let message = format!("{tool} is not an operator tool");
-            return Box::pin(async move { OperatorAnswer::error(message) });
+            return Box::pin(async move { ToolAnswer::error(message) });
         };
         let client = self.client.clone();
         Box::pin(async move {
@@ -220,7 +216,7 @@ impl smooth_api::watch::AutoAnswer for OperatorTools {
         OperatorTools::handles(self, tool)
     }
 
-    fn answer(&self, tool: &str, input: Value) -> smooth_api::watch::AnswerFuture {
+    fn answer(&self, tool: &str, input: Value) -> AnswerFuture {
         OperatorTools::answer(self, tool, input)
     }
 }
@@ -291,10 +287,10 @@ mod tests {
         ]);
         let tools = OperatorTools::resolve(specs, &|_| None).unwrap();
         let (a, b) = futures::join!(tools.answer("a", json!({})), tools.answer("b", json!({})));
-        assert_eq!(a, OperatorAnswer::ok(json!({"ok": true})));
-        assert_eq!(b, OperatorAnswer::ok(json!({"ok": true})));
+        assert_eq!(a, ToolAnswer::ok(json!({"ok": true})));
+        assert_eq!(b, ToolAnswer::ok(json!({"ok": true})));
         let unknown = tools.answer("c", json!({})).await;
-        assert_eq!(unknown, OperatorAnswer::error("c is not an operator tool"));
+        assert_eq!(unknown, ToolAnswer::error("c is not an operator tool"));
     }
 
     #[test]
