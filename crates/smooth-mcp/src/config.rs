@@ -4,6 +4,7 @@
 //! from here and know nothing of the flags; nothing here knows the transports.
 
 mod args;
+mod commands;
 mod http;
 mod server;
 
@@ -15,6 +16,7 @@ pub use args::{
     AgentArgs, BrowserArgs, ConnectionArgs, HttpArgs, McpTasks, OnOff, ServerArgs, SessionArgs,
     ToolArgs, Transport, TransportArgs, UploadArgs, WaitArgs,
 };
+pub use commands::{DoctorArgs, SetupArgs};
 pub use http::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
 #[cfg(feature = "mock")]
 pub use server::MockArgs;
@@ -23,17 +25,21 @@ pub use server::{ConfigError, ServerConfig, TransportConfig};
 #[derive(Debug, Parser)]
 #[command(name = "smooth-mcp", version, about = "MCP server for the Smooth browser agent", long_about = None)]
 pub struct Cli {
-    #[cfg(feature = "mock")]
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
 
-#[cfg(feature = "mock")]
+/// Without a subcommand the binary is the MCP server.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Add the server to an MCP client's config file (Claude Desktop, Cursor, VS Code…).
+    Setup(SetupArgs),
+    /// Check the key, the connection to Smooth, the upload directories and the clients set up.
+    Doctor(DoctorArgs),
     /// Serve the mock Smooth API over HTTP (for tests, demos and benchmarks).
+    #[cfg(feature = "mock")]
     Mock(MockArgs),
 }
 
@@ -61,11 +67,7 @@ impl Cli {
     }
 
     fn serves_mcp(&self) -> bool {
-        #[cfg(feature = "mock")]
-        if self.command.is_some() {
-            return false;
-        }
-        true
+        self.command.is_none()
     }
 }
 

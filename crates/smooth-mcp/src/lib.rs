@@ -23,6 +23,9 @@
 //!   programs and HTTP endpoints) and the checks every agent tool declaration passes.
 //! * [`secrets`]: values the agent may type on named sites, and the redaction that keeps
 //!   them out of everything the server writes. Knows nothing of MCP but its result type.
+//! * [`setup`]: the `setup <client>` and `doctor` subcommands — writing the server into an MCP
+//!   client's config file, and checking the key, Smooth, the upload directories and the
+//!   clients set up. Not part of the server.
 //!
 //! The Smooth REST client and the task watcher live in the `smooth-api` crate, which knows
 //! nothing of MCP; the fake Smooth API used by `--mock` and the tests is the `smooth-mock`
@@ -35,5 +38,6 @@ pub mod escape;
 pub mod mcp;
 pub mod secrets;
 pub mod sessions;
+pub mod setup;
 pub mod signal;
 pub mod transport;

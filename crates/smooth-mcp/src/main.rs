@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use smooth_api::SmoothClient;
-use smooth_mcp::config::{Cli, ServerConfig, TransportConfig};
+use smooth_mcp::config::{Cli, Command, DoctorArgs, ServerConfig, TransportConfig};
 use smooth_mcp::mcp::AppState;
 use smooth_mcp::secrets::{RedactingWriter, Redactor};
+use smooth_mcp::setup::{self, doctor};
 use smooth_mcp::signal::shutdown_signal;
 use smooth_mcp::transport;
 
@@ -51,19 +52,28 @@ fn init_logging(filter: &str, redactor: Arc<Redactor>) {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let log_level = cli.server.tools.log_level.clone();
-    #[cfg(feature = "mock")]
-    if let Some(smooth_mcp::config::Command::Mock(mock)) = cli.command {
-        init_logging(&log_level, Arc::default());
-        let listener = tokio::net::TcpListener::bind(mock.listen)
-            .await
-            .with_context(|| format!("binding the mock to {}", mock.listen))?;
-        eprintln!(
-            "smooth-mcp mock: simulated Smooth API at http://{}/api/v1",
-            mock.listen
-        );
-        return Ok(
-            smooth_mock::serve_until(listener, mock.mock_config(), shutdown_signal()).await?,
-        );
+    match cli.command {
+        None => {}
+        // Setup and doctor talk to the user on stdout: they are not the stdio server.
+        Some(Command::Setup(args)) => {
+            print!("{}", setup::run(&args)?);
+            return Ok(());
+        }
+        Some(Command::Doctor(args)) => return run_doctor(args).await,
+        #[cfg(feature = "mock")]
+        Some(Command::Mock(mock)) => {
+            init_logging(&log_level, Arc::default());
+            let listener = tokio::net::TcpListener::bind(mock.listen)
+                .await
+                .with_context(|| format!("binding the mock to {}", mock.listen))?;
+            eprintln!(
+                "smooth-mcp mock: simulated Smooth API at http://{}/api/v1",
+                mock.listen
+            );
+            return Ok(
+                smooth_mock::serve_until(listener, mock.mock_config(), shutdown_signal()).await?,
+            );
+        }
     }
     // Configuration first: the redactor it builds guards the logs from the first line on.
     let config = cli.server.into_config()?;
@@ -103,6 +113,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     finish(&state, keep_sessions).await;
     Ok(())
+}
+
+/// `doctor`; with `--mock` against the embedded mock, held until the checks are done.
+async fn run_doctor(args: DoctorArgs) -> anyhow::Result<()> {
+    #[cfg_attr(not(feature = "mock"), allow(unused_mut))]
+    let mut checkup = doctor::Checkup::from_args(&args);
+    #[cfg(feature = "mock")]
+    let _mock = if checkup.mock {
+        let mock = smooth_mock::MockSmooth::start(ServerConfig::embedded_mock_config())
+            .await
+            .context("starting the embedded mock")?;
+        checkup.base_url = mock.base_url();
+        checkup.api_key = smooth_api::ApiKey::new("mock-key");
+        Some(mock)
+    } else {
+        None
+    };
+    let report = doctor::run(&checkup).await;
+    print!("{report}");
+    match report.problems() {
+        0 => Ok(()),
+        n => anyhow::bail!("doctor found {n} problem(s)"),
+    }
 }
 
 /// With `--mock`: starts the embedded mock and points the client at it.

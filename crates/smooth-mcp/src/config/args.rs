@@ -336,7 +336,7 @@ pub struct HttpArgs {
     pub drain_seconds: Option<f64>,
 }
 
-fn toolset_name(s: &str) -> Result<String, String> {
+pub(super) fn toolset_name(s: &str) -> Result<String, String> {
     Toolset::parse_list(&[s])?;
     Ok(s.trim().to_ascii_lowercase())
 }

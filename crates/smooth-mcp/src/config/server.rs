@@ -163,7 +163,7 @@ fn invalid(message: &str) -> ConfigError {
 }
 
 /// The key from the flag or `SMOOTH_API_KEY`, else `CIRCLEMIND_API_KEY`.
-fn resolved_api_key(flag: Option<&secrecy::SecretString>) -> Option<ApiKey> {
+pub(super) fn resolved_api_key(flag: Option<&secrecy::SecretString>) -> Option<ApiKey> {
     flag.and_then(|k| ApiKey::new(k.expose_secret()))
         .or_else(|| {
             std::env::var("CIRCLEMIND_API_KEY")
