@@ -29,8 +29,9 @@ pub struct SetupArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// Smooth API key to write into the entry (the file is then made readable by you only).
-    /// Without it, VS Code prompts for the key and other clients get a placeholder to replace.
+    /// Smooth API key to write into the entry (the file is then made readable by you only);
+    /// prefer the environment variable (flags show in `ps`). Without it, VS Code prompts for
+    /// the key and other clients get a placeholder to replace.
     #[arg(long, env = "SMOOTH_API_KEY", hide_env_values = true)]
     pub api_key: Option<SecretString>,
 

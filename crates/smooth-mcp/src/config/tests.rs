@@ -202,3 +202,18 @@ fn config_file_and_secret_errors_name_what_to_fix() {
         "secret bank: environment variable SMOOTH_MCP_TEST_UNSET_VAR is not set (or not UTF-8)"
     );
 }
+
+#[test]
+fn setup_names_one_client_or_lists_them() {
+    let cli = parse(&["setup", "claude-desktop", "--toolsets", "files,all"]).expect("parses");
+    let Some(Command::Setup(setup)) = cli.command else {
+        panic!("setup: {:?}", cli.command);
+    };
+    assert_eq!(setup.client, Some(crate::setup::Client::ClaudeDesktop));
+    assert_eq!(setup.toolsets, ["files", "all"]);
+    assert!(parse(&["setup"]).is_err(), "a client or --list");
+    assert!(parse(&["setup", "--list"]).is_ok());
+    assert!(parse(&["setup", "cursor", "--list"]).is_err());
+    assert!(parse(&["setup", "emacs"]).is_err());
+    assert!(parse(&["setup", "cursor", "--toolsets", "nope"]).is_err());
+}

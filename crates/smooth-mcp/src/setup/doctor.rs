@@ -11,7 +11,7 @@ use smooth_api::{ApiKey, ClientConfig, RetryPolicy, SmoothClient, SmoothError};
 
 use super::clients::Dirs;
 use super::key::{KEY_VAR, PLACEHOLDER};
-use super::{Client, Installed, installed};
+use super::{Client, Installed, error_chain, installed};
 use crate::config::DoctorArgs;
 
 /// One answer is enough: a doctor that retries an unreachable host only makes the user wait.
@@ -181,7 +181,7 @@ async fn check_reachable(base: &str, report: &mut Report) {
         ),
         Err(e) => report.add(
             Verdict::Problem,
-            unreachable(base, &SmoothError::Transport(e.without_url().to_string())),
+            unreachable(base, &SmoothError::Transport(error_chain(&e.without_url()))),
         ),
     }
 }

@@ -41,7 +41,8 @@ pub fn replace_file(path: &Path, text: &str, secret: bool) -> Result<Option<Path
 }
 
 /// The temporary file is created owner-only, so a key is never readable by others, even for
-/// a moment; without a key it then takes the old file's permissions.
+/// a moment; without a key it then takes the old file's permissions (a new file stays
+/// owner-only: client configs often hold other servers' tokens).
 fn write_tmp(
     tmp: &Path,
     text: &str,
