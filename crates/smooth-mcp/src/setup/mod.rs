@@ -43,7 +43,8 @@ pub enum SetupError {
     #[error("{0}")]
     Invalid(String),
     #[error(
-        "{}: {reason}. Nothing was changed: fix the file (or move it aside) and rerun",
+        "{}: {reason}. Nothing was changed: fix the file (or move it aside) and rerun, or add \
+         the entry by hand (--print shows it)",
         path.display()
     )]
     Malformed { path: PathBuf, reason: String },
