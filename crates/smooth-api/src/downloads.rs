@@ -31,31 +31,21 @@
 //! # }
 //! ```
 
-use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Cursor, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
 
-use reqwest::{StatusCode, Url};
+use zip::ZipArchive;
 use zip::result::ZipError;
-use zip::{CompressionMethod, ZipArchive};
 
-use crate::SmoothClient;
-use crate::error::error_chain;
+use check::{check, relative_path};
+use unpack::{CopyError, Failure, Made, copy_entry, create_unique};
+
+mod check;
+mod fetch;
+mod unpack;
 
 const MIB: u64 = 1024 * 1024;
-
-/// Entries this small are not held to [`ArchiveLimits::max_ratio`]: a small text file of
-/// repeated bytes compresses very well, and no small entry can be a bomb.
-const RATIO_FLOOR: u64 = MIB;
-
-/// How many numbered names (`a (1).pdf` … `a (999).pdf`) are tried before giving up.
-const MAX_RENAMES: u32 = 999;
-
-/// Unix file-type bits in the high half of a zip entry's external attributes.
-const S_IFMT: u32 = 0o170_000;
-const S_IFLNK: u32 = 0o120_000;
 
 /// What an archive may hold before it is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,116 +305,6 @@ impl Archive {
     }
 }
 
-impl SmoothClient {
-    /// GETs a presigned URL (`downloads_url`) WITHOUT the `apikey` header: a presigned URL
-    /// carries its own authorization, S3 refuses a request with two, and the key must never
-    /// go to a third host. Refuses at once an archive whose `Content-Length` is over
-    /// [`ArchiveLimits::max_archive_bytes`], and stops reading as soon as the body passes
-    /// it. Retried once after a connection failure or a 5xx. Uses this client's timeouts
-    /// and User-Agent; works without an API key.
-    pub async fn fetch_archive(
-        &self,
-        url: &str,
-        limits: &ArchiveLimits,
-    ) -> Result<Archive, DownloadError> {
-        let url = Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or(DownloadError::InvalidUrl)?;
-        let location = location(&url);
-        tracing::debug!(%location, "fetching the downloads archive");
-        let mut retried = false;
-        let bytes = loop {
-            match self
-                .download_once(&url, &location, limits.max_archive_bytes)
-                .await
-            {
-                Ok(bytes) => break bytes,
-                Err(failed) if failed.retry && !retried => {
-                    tracing::debug!(%location, error = %failed.error, "retrying the downloads archive");
-                    retried = true;
-                    tokio::time::sleep(self.retry.min_delay).await;
-                }
-                Err(failed) => return Err(failed.error),
-            }
-        };
-        Archive::from_bytes(bytes, limits)
-    }
-
-    async fn download_once(&self, url: &Url, location: &str, max: u64) -> Result<Vec<u8>, Failed> {
-        let fetch = |reason: String, retry: bool| Failed {
-            retry,
-            error: DownloadError::Fetch {
-                location: location.to_owned(),
-                reason,
-            },
-        };
-        let mut resp = self.http.get(url.clone()).send().await.map_err(|e| {
-            let retry = e.is_connect();
-            fetch(reqwest_reason(e), retry)
-        })?;
-        let status = resp.status();
-        if !status.is_success() {
-            // The body is never shown: S3's error documents can echo the signed request.
-            return Err(fetch(status_reason(status), status.is_server_error()));
-        }
-        let too_large = || Failed {
-            retry: false,
-            error: DownloadError::TooLarge { limit: max },
-        };
-        let declared = resp.content_length();
-        if declared.is_some_and(|n| n > max) {
-            return Err(too_large());
-        }
-        let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(0));
-        let mut bytes = Vec::with_capacity(capacity);
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| fetch(reqwest_reason(e), false))?
-        {
-            if (bytes.len() + chunk.len()) as u64 > max {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes)
-    }
-}
-
-/// One failed download attempt.
-struct Failed {
-    error: DownloadError,
-    /// A connection failure or a 5xx: worth one more try.
-    retry: bool,
-}
-
-/// `https://host:port/path`: what may be shown of a presigned link.
-fn location(url: &Url) -> String {
-    format!("{}{}", url.origin().ascii_serialization(), url.path())
-}
-
-fn reqwest_reason(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "no answer within the request timeout".to_owned()
-    } else {
-        // Without the URL: it carries the signature (and so may a redirect's).
-        error_chain(&e.without_url())
-    }
-}
-
-fn status_reason(status: StatusCode) -> String {
-    match status {
-        StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST => format!(
-            "the link was refused (HTTP {status}); download links expire: get the task again for a fresh one"
-        ),
-        StatusCode::NOT_FOUND => format!(
-            "no archive at the link (HTTP {status}); it may have expired: get the task again for a fresh one"
-        ),
-        _ => format!("HTTP {status}"),
-    }
-}
-
 fn open(bytes: &[u8]) -> Result<ZipArchive<Cursor<&[u8]>>, ZipError> {
     ZipArchive::new(Cursor::new(bytes))
 }
@@ -444,301 +324,6 @@ fn damaged(entry: &ArchiveEntry, reason: String) -> DownloadError {
     }
 }
 
-/// The whole-archive check of [`Archive::from_bytes`]: the files, with their zip indices.
-fn check(
-    zip: &ZipArchive<Cursor<&[u8]>>,
-    limits: &ArchiveLimits,
-) -> Result<(Vec<ArchiveEntry>, Vec<usize>), DownloadError> {
-    if zip.len() > limits.max_entries {
-        return Err(refused(
-            None,
-            format!(
-                "it holds {} entries, over the limit of {}",
-                zip.len(),
-                limits.max_entries
-            ),
-        ));
-    }
-    let mut entries = Vec::new();
-    let mut indices = Vec::new();
-    let mut total = 0u64;
-    for index in 0..zip.len() {
-        let entry = zip
-            .by_index_data(index)
-            .map_err(|e| refused(None, format!("it is not a readable zip file ({e})")))?;
-        let raw_name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-        let bad = |reason: &str| {
-            refused(
-                Some(&raw_name),
-                format!("entry `{}` {reason}", raw_name.escape_debug()),
-            )
-        };
-        let name = entry
-            .name()
-            .map_err(|_| bad("has a name that is not valid text"))?;
-        let clean = clean_name(entry.name_raw(), &name).map_err(bad)?;
-        // The zip crate's own check, in case ours misses a form it knows.
-        if entry.enclosed_name().is_none() {
-            return Err(bad("points outside its folder"));
-        }
-        let mode = entry.external_attributes() >> 16;
-        if entry.is_symlink() || mode & S_IFMT == S_IFLNK {
-            return Err(bad("is a symbolic link"));
-        }
-        if entry.is_dir() {
-            continue;
-        }
-        if entry.encrypted() {
-            return Err(bad("is encrypted"));
-        }
-        let method = entry.compression();
-        if !matches!(
-            method,
-            CompressionMethod::Stored | CompressionMethod::Deflated
-        ) {
-            return Err(bad(&format!(
-                "is packed with {method}, which this client cannot unpack"
-            )));
-        }
-        let size = entry.size();
-        let ratio = size / entry.compressed_size().max(1);
-        if size > RATIO_FLOOR && ratio > limits.max_ratio {
-            return Err(bad(&format!(
-                "would unpack to {ratio} times its packed size, over the limit of {} (a zip bomb?)",
-                limits.max_ratio
-            )));
-        }
-        total = total.saturating_add(size);
-        if total > limits.max_total_bytes {
-            return Err(refused(
-                None,
-                format!(
-                    "its files would unpack to more than the {}-byte limit",
-                    limits.max_total_bytes
-                ),
-            ));
-        }
-        entries.push(ArchiveEntry {
-            name: clean,
-            size_bytes: size,
-        });
-        indices.push(index);
-    }
-    Ok((entries, indices))
-}
-
-/// The entry's name as `/`-separated plain parts (empty and `.` parts dropped), or why it
-/// may not be unpacked. Absolute forms are checked for every system, not only this one: the
-/// archive is refused the same way wherever this runs.
-fn clean_name(raw: &[u8], name: &str) -> Result<String, &'static str> {
-    if raw.iter().any(|b| b.is_ascii_control()) {
-        return Err("has a control character (such as NUL) in its name");
-    }
-    if name.contains('\\') {
-        return Err("has a backslash in its name (a Windows path separator)");
-    }
-    let bytes = name.as_bytes();
-    if name.starts_with('/')
-        || (bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':')
-    {
-        return Err("is an absolute path");
-    }
-    let mut parts = Vec::new();
-    for part in name.split('/').filter(|p| !p.is_empty() && *p != ".") {
-        if part == ".." {
-            return Err("points outside its folder");
-        }
-        // Each part must be one plain name to this system too (on Windows, `C:` is not).
-        let mut components = Path::new(part).components();
-        if !matches!(
-            (components.next(), components.next()),
-            (Some(Component::Normal(p)), None) if p == OsStr::new(part)
-        ) {
-            return Err("has a name part this system reads as a path");
-        }
-        parts.push(part);
-    }
-    if parts.is_empty() {
-        return Err("has no file name");
-    }
-    Ok(parts.join("/"))
-}
-
-/// A checked entry name (see [`clean_name`]) as a relative path.
-fn relative_path(name: &str) -> PathBuf {
-    name.split('/').collect()
-}
-
-enum CopyError {
-    /// The entry's data: corrupt, or more than allowed.
-    Read(String),
-    /// The destination.
-    Write(io::Error),
-}
-
-/// Copies one entry, reading at most `declared` bytes and at most `budget`, and failing
-/// (before writing them) on any byte past either.
-fn copy_entry(
-    zip: &mut ZipArchive<Cursor<&[u8]>>,
-    index: usize,
-    declared: u64,
-    budget: u64,
-    out: &mut impl Write,
-) -> Result<u64, CopyError> {
-    let file = zip
-        .by_index(index)
-        .map_err(|e| CopyError::Read(format!("could not be read ({e})")))?;
-    let limit = declared.min(budget);
-    let mut bounded = file.take(limit.saturating_add(1));
-    let mut buf = vec![0; 64 * 1024];
-    let mut copied = 0u64;
-    loop {
-        let n = match bounded.read(&mut buf) {
-            Ok(0) => return Ok(copied),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(format!("could not be read ({e})"))),
-        };
-        copied += n as u64;
-        if copied > declared {
-            return Err(CopyError::Read(format!(
-                "holds more than the {declared} bytes it declares"
-            )));
-        }
-        if copied > limit {
-            return Err(CopyError::Read(
-                "takes the unpacked files past the total size limit".to_owned(),
-            ));
-        }
-        out.write_all(&buf[..n]).map_err(CopyError::Write)?;
-    }
-}
-
-/// Creates `path`, or `path (1)`, `path (2)`…: never an existing file.
-fn create_unique(path: &Path) -> io::Result<(File, PathBuf)> {
-    for n in 0..=MAX_RENAMES {
-        let candidate = if n == 0 {
-            path.to_owned()
-        } else {
-            numbered(path, n)
-        };
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate)
-        {
-            Ok(file) => return Ok((file, candidate)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        format!("this name and {MAX_RENAMES} numbered variants of it are taken"),
-    ))
-}
-
-/// `a.pdf` → `a (n).pdf`; `notes` → `notes (n)`; `.env` → `.env (n)`.
-fn numbered(path: &Path, n: u32) -> PathBuf {
-    let mut name = path.file_stem().unwrap_or_default().to_os_string();
-    name.push(format!(" ({n})"));
-    if let Some(ext) = path.extension() {
-        name.push(".");
-        name.push(ext);
-    }
-    path.with_file_name(name)
-}
-
-/// What one [`Archive::extract_to`] call created, to undo it on failure.
-#[derive(Default)]
-struct Made {
-    files: Vec<PathBuf>,
-    /// Parents before children.
-    dirs: Vec<PathBuf>,
-}
-
-impl Made {
-    /// `create_dir_all` that remembers which folders it created.
-    fn create_dirs(&mut self, dir: &Path) -> io::Result<()> {
-        let missing: Vec<&Path> = dir
-            .ancestors()
-            .filter(|p| !p.as_os_str().is_empty())
-            .take_while(|p| !p.is_dir())
-            .collect();
-        for p in missing.into_iter().rev() {
-            match fs::create_dir(p) {
-                Ok(()) => self.dirs.push(p.to_owned()),
-                // Created meanwhile by someone else: theirs, not ours to remove.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && p.is_dir() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes what was created; says what could not be.
-    fn undo(self) -> Cleanup {
-        let mut cleanup = Cleanup::default();
-        for file in self.files {
-            match fs::remove_file(&file) {
-                Ok(()) => cleanup.removed += 1,
-                Err(e) => {
-                    tracing::warn!(path = %file.display(), error = %e, "could not remove a partly unpacked file");
-                    cleanup.left.push(file);
-                }
-            }
-        }
-        // Children first; a folder someone else has written into stays (not empty).
-        for dir in self.dirs.into_iter().rev() {
-            let _ = fs::remove_dir(dir);
-        }
-        cleanup
-    }
-}
-
-/// Why extraction stopped, before the cleanup is known.
-enum Failure {
-    Damaged {
-        entry: String,
-        reason: String,
-    },
-    Write {
-        entry: String,
-        path: PathBuf,
-        reason: String,
-    },
-}
-
-impl Failure {
-    fn write(entry: &ArchiveEntry, path: &Path, e: &io::Error) -> Self {
-        Self::Write {
-            entry: entry.name.clone(),
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }
-    }
-
-    fn into_error(self, cleanup: Cleanup) -> DownloadError {
-        match self {
-            Self::Damaged { entry, reason } => DownloadError::Damaged {
-                entry,
-                reason,
-                cleanup,
-            },
-            Self::Write {
-                entry,
-                path,
-                reason,
-            } => DownloadError::Write {
-                entry,
-                path,
-                reason,
-                cleanup,
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -753,8 +338,13 @@ mod tests {
     use zip::ZipWriter;
     use zip::write::SimpleFileOptions;
 
+    use std::fs;
+    use std::io::{self, Write};
+
+    use zip::CompressionMethod;
+
     use super::*;
-    use crate::{ApiKey, ClientConfig, RetryPolicy};
+    use crate::{ApiKey, ClientConfig, RetryPolicy, SmoothClient};
 
     /// A zip of `(name, bytes)` entries, Deflate-compressed; names are written as given.
     fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
