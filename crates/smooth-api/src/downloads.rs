@@ -2,11 +2,11 @@
 //! downloaded, plus screenshot and print-page outputs).
 //!
 //! The archive comes from a third party's host and is treated as hostile:
-//! [`SmoothClient::fetch_archive`] downloads it without the API key and stops at a size
-//! limit; [`Archive::from_bytes`] checks the whole archive (entry count, names, symlinks,
-//! declared sizes, compression ratios) before a byte of it is unpacked; [`Archive::read`] and
-//! [`Archive::extract_to`] then count the bytes each entry really yields, because the sizes
-//! a zip declares can lie.
+//! [`SmoothClient::fetch_archive`](crate::SmoothClient::fetch_archive) downloads it without
+//! the API key and stops at a size limit; [`Archive::from_bytes`] checks the whole archive
+//! (entry count, names, symlinks, declared sizes, compression ratios) before a byte of it is
+//! unpacked; [`Archive::read`] and [`Archive::extract_to`] then count the bytes each entry
+//! really yields, because the sizes a zip declares can lie.
 //!
 //! ```
 //! use smooth_api::downloads::{Archive, ArchiveLimits};
@@ -783,5 +783,25 @@ mod tests {
             client.fetch_archive("file:///etc/passwd", &limits).await,
             Err(DownloadError::InvalidUrl)
         ));
+
+        // Nothing listens there any more: a connection failure, named by host and path only.
+        let closed = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let gone = format!("http://{}/gone.zip", closed.local_addr().unwrap());
+        drop(closed);
+        let err = client
+            .fetch_archive(&format!("{gone}{signed}"), &limits)
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, DownloadError::Fetch { .. }), "{err:?}");
+        assert!(
+            text.starts_with(&format!(
+                "could not download the downloads archive from {gone}: "
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("topsecret"), "{text}");
     }
 }

@@ -157,7 +157,7 @@ pub use client::{
     AccountId, ApiKey, ClientConfig, DEFAULT_BASE_URL, RetryPolicy, SmoothClient,
     normalize_base_url,
 };
-pub use downloads::{Archive, ArchiveEntry, ArchiveLimits, DownloadError, SavedFile};
+pub use downloads::{Archive, ArchiveEntry, ArchiveLimits, Cleanup, DownloadError, SavedFile};
 pub use error::{ClientBuildError, SmoothError};
 pub use types::*;
 

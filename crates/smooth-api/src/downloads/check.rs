@@ -32,6 +32,10 @@ pub(super) fn check(
             ),
         ));
     }
+    if zip.has_duplicate_names() {
+        // The zip crate keeps one entry per name; refusing would lose every file instead.
+        tracing::warn!("the downloads archive lists a name twice: only one of each is unpacked");
+    }
     let mut entries = Vec::new();
     let mut indices = Vec::new();
     let mut total = 0u64;
