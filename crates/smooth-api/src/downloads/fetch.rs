@@ -97,7 +97,7 @@ fn location(url: &Url) -> String {
 
 fn reqwest_reason(e: reqwest::Error) -> String {
     if e.is_timeout() {
-        "no answer within the request timeout".to_owned()
+        "timed out (the client's request timeout covers the whole download)".to_owned()
     } else {
         // Without the URL: it carries the signature (and so may a redirect's).
         error_chain(&e.without_url())
