@@ -133,10 +133,11 @@ impl Default for ClientConfig {
 /// The Smooth REST client. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct SmoothClient {
-    http: reqwest::Client,
+    /// Also fetches downloads archives (`downloads.rs`), with the same timeouts and agent.
+    pub(crate) http: reqwest::Client,
     base: Url,
     key: Option<ApiKey>,
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl fmt::Debug for SmoothClient {

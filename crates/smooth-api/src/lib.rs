@@ -138,12 +138,16 @@
 //!   [`Profile`], [`Extension`], ...: the wire types (`types.rs`).
 //! * [`SmoothError`], [`ClientBuildError`]: what can go wrong (`error.rs`).
 //! * [`watch`]: the task watcher.
+//! * [`downloads`]: a finished task's downloads archive, fetched with
+//!   [`SmoothClient::fetch_archive`] (without the key), checked as a whole ([`Archive`]),
+//!   then read or unpacked with sizes bounded by the bytes really read.
 //!
 //! With the `schemars` feature, the public answer types derive `schemars::JsonSchema`.
 
 #![warn(missing_docs)]
 
 mod client;
+pub mod downloads;
 mod error;
 mod tool_calls;
 mod types;
@@ -153,6 +157,7 @@ pub use client::{
     AccountId, ApiKey, ClientConfig, DEFAULT_BASE_URL, RetryPolicy, SmoothClient,
     normalize_base_url,
 };
+pub use downloads::{Archive, ArchiveEntry, ArchiveLimits, Cleanup, DownloadError, SavedFile};
 pub use error::{ClientBuildError, SmoothError};
 pub use types::*;
 
