@@ -132,4 +132,4 @@ def test_unsupported_platform_is_a_clear_error(prefix, tmp_path):
     launcher = prefix / "node_modules" / "smooth-mcp" / "bin" / "smooth-mcp.js"
     done = subprocess.run(["node", "--require", preload, launcher], capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
-    assert "no prebuilt binary for linux-mips" in done.stderr and "cargo install smooth-mcp" in done.stderr
+    assert "no prebuilt binary for linux-mips" in done.stderr and "cargo install --git" in done.stderr

@@ -32,7 +32,7 @@ function binaryPath() {
   if (!pkg) {
     fail(
       `no prebuilt binary for ${key} (there are binaries for ${Object.keys(PACKAGES).join(", ")}). ` +
-        "Build it from source instead: cargo install smooth-mcp",
+        "Build it from source instead: cargo install --git https://github.com/smooth-mcp/smooth-mcp smooth-mcp",
     );
   }
   const exe = process.platform === "win32" ? "smooth-mcp.exe" : "smooth-mcp";
