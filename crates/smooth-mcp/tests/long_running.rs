@@ -402,7 +402,9 @@ async fn finished_tasks_carry_recording_downloads_and_cost() {
     let s = r.structured_content.clone().unwrap();
     assert_eq!(s["status"], "done");
     let downloads = s["downloads_url"].as_str().unwrap();
-    assert!(downloads.starts_with("https://"), "{s}");
+    // The mock serves the archive itself, at a presigned-style link.
+    let served_at = format!("http://{}/_downloads/", mock.addr());
+    assert!(downloads.starts_with(&served_at), "{s}");
     assert!(s["recording_url"].as_str().unwrap().starts_with("https://"));
     assert!(s["cost_usd"].as_f64().unwrap() > 0.0);
     let links: Vec<String> = r

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::archive::Hostile;
+
 const OPEN: &str = "[mock:";
 
 /// A call the agent makes to one of its client's tools.
@@ -32,6 +34,10 @@ pub(crate) struct Directives {
     pub type_secrets: Vec<String>,
     /// `[mock:download]`: the task produces a downloads archive.
     pub download: bool,
+    /// `[mock:archive=KIND]`: the downloads archive is a hostile one.
+    pub archive: Option<Hostile>,
+    /// Directives the mock refuses (the task is rejected), e.g. an unknown archive kind.
+    pub errors: Vec<String>,
     /// The task text with the directives removed.
     pub clean: String,
 }
@@ -58,6 +64,14 @@ pub(crate) fn parse(text: &str) -> Directives {
             ("ask_user", Some(v)) => d.calls.extend(ask_user(v)),
             ("type_secret", Some(v)) if !v.is_empty() => d.type_secrets.push(v.to_string()),
             ("download", _) => d.download = true,
+            ("archive", v) => match v.and_then(Hostile::parse) {
+                Some(kind) => d.archive = Some(kind),
+                None => d.errors.push(format!(
+                    "unknown [mock:archive] kind {:?}: expected one of {}",
+                    v.unwrap_or(""),
+                    Hostile::ALL.map(Hostile::name).join(", ")
+                )),
+            },
             _ => {}
         }
         rest = &rest[body_start + len + 1..];
@@ -225,5 +239,28 @@ mod tests {
         assert_eq!(d.type_secrets, ["bank_password", "otp_seed"]);
         assert_eq!(d.clean, "Log in");
         assert!(d.calls.is_empty());
+    }
+
+    #[test]
+    fn archive_kinds_are_known_or_refused() {
+        let d = parse("Get it [mock:archive=zip_slip]");
+        assert_eq!(d.archive, Some(Hostile::ZipSlip));
+        assert!(d.errors.is_empty());
+        assert_eq!(d.clean, "Get it");
+        for kind in Hostile::ALL {
+            assert_eq!(
+                parse(&format!("[mock:archive={}]", kind.name())).archive,
+                Some(kind)
+            );
+        }
+        let bad = parse("x [mock:archive=tarpit]");
+        assert_eq!(bad.archive, None);
+        assert_eq!(bad.errors.len(), 1);
+        assert!(bad.errors[0].contains("\"tarpit\""), "{:?}", bad.errors);
+        assert_eq!(
+            parse("x [mock:archive]").errors.len(),
+            1,
+            "a kind is required"
+        );
     }
 }

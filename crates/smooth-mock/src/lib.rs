@@ -27,7 +27,9 @@
 //!   `"Simulated result for task: <task>"` (or an instance of `response_model`),
 //!   costing 0.5 credits per `step_time` (capped by `max_steps`).
 //! * Task text may carry directives: `[mock:duration=30s|500ms]`, `[mock:fail]`,
-//!   `[mock:download]`, and agent tool calls: `[mock:tool_call=NAME]`,
+//!   `[mock:download]` (the agent "downloads" `report.csv` and `invoice.pdf`),
+//!   `[mock:archive=KIND]` (the downloads archive is a hostile one, see below), and agent
+//!   tool calls: `[mock:tool_call=NAME]`,
 //!   `[mock:tool_call=NAME {"json": "input"}]`, `[mock:ask_user=QUESTION | choice | choice]`
 //!   (a call of `ask_user {question, choices?}`). Each call is a `tool_call` event that parks
 //!   the agent until it is answered (200: the output mentions what the tool returned, 400:
@@ -35,6 +37,21 @@
 //!   `custom_tools` are validated but never called on their own. `[mock:type_secret=NAME]`
 //!   makes the agent "type" secret NAME of a session `run_task`'s `secrets` and echo its raw
 //!   value in the output, so a server's redaction can be tested.
+//! * Downloads: with `?downloads=true`, `downloads_url` is `null` until the artifacts are
+//!   ready (`recording_delay` after the end), `""` when nothing was downloaded, else a
+//!   presigned-style link the mock serves itself, built from the request's `Host`:
+//!   `http://HOST/_downloads/{id}.zip?X-Amz-Expires=86400&X-Amz-Signature=SIG` (`SIG`
+//!   random per task). Like S3 it answers 400 to a request that also carries an `apikey`
+//!   header, 403 to a wrong or missing signature, 404 to an unknown task or one without
+//!   downloads, else a deterministic `application/zip`: `report.csv` + `invoice.pdf`
+//!   (`[mock:download]`), `screenshot.png` (2400×1500 RGB, ~1 MB; the `screenshot` tool),
+//!   `page.pdf` (`print_page`). `[mock:archive=KIND]` serves instead: `zip_slip`
+//!   (`report.csv`, `../../evil.txt`, `/tmp/evil.txt`), `zip_bomb` (one 200 MiB entry of
+//!   zeros, ~200 KB deflated), `symlink` (`link` → `/etc/passwd`, and `readme.txt`),
+//!   `many_entries` (10,000 one-byte files). An unknown KIND fails `POST /task` with a 422
+//!   on `task` (a session's `run_task`: a 400 result). Each archive is built once per
+//!   process, on first download. Fetches are recorded like API requests (full path, with
+//!   any `apikey` they carried) and faults can target them (`/_downloads/*`).
 //! * Sessions (`task: null`) run until closed. Browser actions run one at a time:
 //!   `goto` 50 ms, `extract` 100 ms (0.1 credits), `evaluate_js` instantly, so an
 //!   `evaluate_js` queued behind another action completes in the same millisecond: the
@@ -53,10 +70,16 @@
 //! * `state`: the world of tasks, sessions, profiles, files and extensions, and each
 //!   task's timeline.
 //! * `directives`: the `[mock:...]` markers in task text.
+//! * `downloads`: the downloads host (links, signature checks, S3-style errors).
+//! * `archive`: what a downloads archive holds, and its zip bytes (honest or hostile).
+//! * `artifacts`: the files in honest archives (CSV, PDFs, PNG).
 //! * `schema_fill`: example instances of a JSON Schema (`response_model`, `extract`).
 //! * `js`: the few `evaluate_js` snippets the mock knows (anything else is echoed back).
 
+mod archive;
+mod artifacts;
 mod directives;
+mod downloads;
 mod js;
 mod routes;
 mod schema_fill;
@@ -90,7 +113,7 @@ pub struct MockConfig {
     pub api_key: Option<String>,
     /// `POST /task` answers 429 when this many tasks/sessions are live.
     pub max_live_browsers: usize,
-    /// Added to every API request.
+    /// Added to every API request (and download).
     pub latency: Duration,
 }
 
@@ -110,7 +133,7 @@ impl Default for MockConfig {
     }
 }
 
-/// One request the mock received (API requests only, not `/_mock/`).
+/// One request the mock received (API requests and downloads, not `/_mock/`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedRequest {
     pub method: String,
@@ -223,6 +246,8 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 /// Shared state of a running mock.
 pub(crate) struct Inner {
     pub(crate) cfg: MockConfig,
+    /// Where the mock listens: the host of its links when a request has no `Host` header.
+    pub(crate) addr: SocketAddr,
     pub(crate) clock: state::Clock,
     world: Mutex<state::World>,
     log: Mutex<Log>,
@@ -242,9 +267,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
-    fn new(cfg: MockConfig) -> Inner {
+    fn new(cfg: MockConfig, addr: SocketAddr) -> Inner {
         Inner {
             cfg,
+            addr,
             clock: state::Clock::new(),
             world: Mutex::new(state::World::default()),
             log: Mutex::new(Log::default()),
@@ -353,7 +379,7 @@ impl MockSmooth {
     pub async fn start_on(listener: TcpListener, cfg: MockConfig) -> std::io::Result<MockSmooth> {
         use axum::serve::ListenerExt;
         let addr = listener.local_addr()?;
-        let inner = Arc::new(Inner::new(cfg));
+        let inner = Arc::new(Inner::new(cfg, addr));
         let app = routes::router(inner.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let listener = listener.tap_io(|tcp| {

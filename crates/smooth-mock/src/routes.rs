@@ -14,12 +14,15 @@ use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::multipart::Multipart;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Map, Value, json};
 
+use super::archive::Contents;
+use super::directives;
+use super::downloads;
 use super::state::{
     ExtensionRec, FileRec, Profile, Rejected, Task, TaskSpec, random_id, random_lower,
 };
@@ -54,6 +57,7 @@ pub(crate) fn router(inner: Shared) -> Router {
     Router::new()
         .nest(BASE, api)
         .merge(control)
+        .route(downloads::ROUTE, get(downloads::serve))
         .fallback(not_found)
         .layer(from_fn_with_state(inner.clone(), front))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -467,6 +471,16 @@ struct ValidTask {
 fn validate_task(obj: &Map<String, Value>) -> Result<ValidTask, Vec<Value>> {
     let mut c = Check::new(obj);
     let task = c.opt_str("task");
+    if let Some(text) = &task {
+        for error in directives::parse(text).errors {
+            c.fail(
+                body_loc("task"),
+                format!("Value error, {error}"),
+                "value_error",
+                &json!(text),
+            );
+        }
+    }
     let response_model = c.opt_object("response_model").cloned().map(Value::Object);
     let url = c.opt_str("url");
     if let Some(metadata) = c.opt_object("metadata") {
@@ -537,7 +551,7 @@ fn validate_task(obj: &Map<String, Value>) -> Result<ValidTask, Vec<Value>> {
             ),
         }
     }
-    let mut downloads_tool = false;
+    let mut downloads = Contents::default();
     if let Some(tools) = c.opt_object("additional_tools") {
         for (name, config) in tools {
             if !(config.is_object() || config.is_null()) {
@@ -548,7 +562,8 @@ fn validate_task(obj: &Map<String, Value>) -> Result<ValidTask, Vec<Value>> {
                     config,
                 );
             }
-            downloads_tool |= name == "screenshot" || name == "print_page";
+            downloads.screenshot |= name == "screenshot";
+            downloads.page |= name == "print_page";
         }
     }
     // Validated only: the agent calls what the task text's directives say.
@@ -614,7 +629,7 @@ fn validate_task(obj: &Map<String, Value>) -> Result<ValidTask, Vec<Value>> {
             enable_recording,
             profile_id,
             profile_read_only,
-            downloads_tool,
+            downloads,
         },
         files,
         extensions,
@@ -681,7 +696,7 @@ async fn create_task(State(inner): State<Shared>, body: Bytes) -> Res {
     let (id, seq) = world.next_task_id();
     let mut task = Task::new(id.clone(), seq, valid.spec, now, &inner.cfg);
     task.advance(now, &env, &mut world.profiles);
-    let body = task.to_json(now, &env, None, false);
+    let body = task.to_json(now, &env, None, None);
     world.tasks.insert(id, task);
     Ok(ok(body))
 }
@@ -722,7 +737,7 @@ async fn list_tasks(State(inner): State<Shared>, q: QueryMap) -> Res {
     let list: Vec<Value> = tasks
         .iter()
         .take(limit as usize)
-        .map(|t| t.to_json(now, &env, None, false))
+        .map(|t| t.to_json(now, &env, None, None))
         .collect();
     Ok(ok(Value::Array(list)))
 }
@@ -731,10 +746,17 @@ fn task_not_found() -> Response {
     detail(StatusCode::NOT_FOUND, "Task not found")
 }
 
-async fn get_task(State(inner): State<Shared>, Path(id): Path<String>, q: QueryMap) -> Res {
+async fn get_task(
+    State(inner): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    q: QueryMap,
+) -> Res {
     let q = query_map(q)?;
     let event_t = query_int(&q, "event_t")?.unwrap_or(0);
-    let downloads = query_bool(&q, "downloads")?.unwrap_or(false);
+    let downloads_host = query_bool(&q, "downloads")?
+        .unwrap_or(false)
+        .then(|| downloads::request_host(&headers, inner.addr));
     let long_poll = inner.cfg.long_poll;
     let deadline = Instant::now() + long_poll;
     let mut shutdown = inner.shutdown.subscribe();
@@ -756,7 +778,7 @@ async fn get_task(State(inner): State<Shared>, Path(id): Path<String>, q: QueryM
                 || now >= deadline
                 || *shutdown.borrow();
             if answer_now {
-                let body = task.to_json(now, &env, Some(event_t), downloads);
+                let body = task.to_json(now, &env, Some(event_t), downloads_host.as_deref());
                 task.mark_served();
                 let code = if status.is_terminal() {
                     StatusCode::OK

@@ -9,7 +9,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use super::MockConfig;
+use super::archive::Contents;
 use super::directives;
+use super::downloads;
 use super::js;
 use super::schema_fill;
 
@@ -144,7 +146,8 @@ struct AgentRun {
     run_time: Duration,
     steps: u32,
     fail: bool,
-    download: bool,
+    /// What the run leaves in the task's downloads archive.
+    downloads: Contents,
     /// Made one after the other, each `tool_delay` after the previous answer.
     calls: Vec<ToolPlan>,
     tool_delay: Duration,
@@ -194,7 +197,11 @@ impl AgentRun {
             run_time,
             steps,
             fail: d.fail,
-            download: d.download,
+            downloads: Contents {
+                files: d.download,
+                hostile: d.archive,
+                ..Contents::default()
+            },
             calls,
             tool_delay: (cfg.step_time / 2).min(MAX_TOOL_CALL_DELAY),
             type_secrets: d.type_secrets,
@@ -340,7 +347,8 @@ pub(crate) struct TaskSpec {
     pub enable_recording: bool,
     pub profile_id: Option<String>,
     pub profile_read_only: bool,
-    pub downloads_tool: bool,
+    /// What the requested tools leave in the downloads archive (screenshots, printed pages).
+    pub downloads: Contents,
 }
 
 pub(crate) struct Task {
@@ -353,7 +361,10 @@ pub(crate) struct Task {
     enable_recording: bool,
     profile_id: Option<String>,
     profile_read_only: bool,
-    has_download: bool,
+    downloads: Contents,
+    /// The `X-Amz-Signature` of this task's downloads link: unguessable, so the link is the
+    /// only way in (as with a presigned S3 URL).
+    download_signature: String,
     status: Status,
     terminal_at: Option<Instant>,
     output: Value,
@@ -408,7 +419,9 @@ impl Task {
                 cfg,
             )
         });
-        let has_download = spec.downloads_tool || agent.as_ref().is_some_and(|a| a.download);
+        let downloads = agent
+            .as_ref()
+            .map_or(spec.downloads, |a| spec.downloads.merge(a.downloads));
         Task {
             id,
             seq,
@@ -419,7 +432,8 @@ impl Task {
             enable_recording: spec.enable_recording,
             profile_id: spec.profile_id,
             profile_read_only: spec.profile_read_only,
-            has_download,
+            downloads,
+            download_signature: uuid::Uuid::new_v4().simple().to_string(),
             status: Status::Waiting,
             terminal_at: None,
             output: Value::Null,
@@ -533,7 +547,7 @@ impl Task {
                         continue;
                     };
                     let (ok, output) = agent.outcome();
-                    self.has_download |= agent.download;
+                    self.downloads = self.downloads.merge(agent.downloads);
                     match agent.result_id.clone() {
                         // A session's run_task: report it as the action's result.
                         Some(result_id) => {
@@ -626,20 +640,35 @@ impl Task {
         (total * 10_000.0).round() / 10_000.0
     }
 
+    /// Whether the recording and downloads links exist yet (a while after the end).
+    fn artifacts_ready(&self, now: Instant, cfg: &MockConfig) -> bool {
+        self.terminal_at
+            .is_some_and(|t| now >= t + cfg.recording_delay)
+    }
+
+    /// What the downloads archive holds, once its link has been published; `None` before,
+    /// or when nothing was downloaded.
+    pub(crate) fn downloads(&self, now: Instant, cfg: &MockConfig) -> Option<Contents> {
+        (self.artifacts_ready(now, cfg) && !self.downloads.is_empty()).then_some(self.downloads)
+    }
+
+    pub(crate) fn download_signature(&self) -> &str {
+        &self.download_signature
+    }
+
     /// The TaskResponse JSON. `events_after`: include `events` newer than this ms cursor.
+    /// `downloads_host`: include `downloads_url`, a link to the mock at this `host[:port]`.
     pub(crate) fn to_json(
         &self,
         now: Instant,
         env: &Env<'_>,
         events_after: Option<i64>,
-        downloads: bool,
+        downloads_host: Option<&str>,
     ) -> Value {
         let live = self.is_live();
         let live_url = (self.status == Status::Running)
             .then(|| format!("https://live.mock.smooth.sh/{}", self.id));
-        let artifacts_ready = self
-            .terminal_at
-            .is_some_and(|t| now >= t + env.cfg.recording_delay);
+        let artifacts_ready = self.artifacts_ready(now, env.cfg);
         let recording_url = artifacts_ready.then(|| {
             if self.enable_recording {
                 format!("https://recordings.mock.smooth.sh/{}.mp4", self.id)
@@ -662,12 +691,12 @@ impl Task {
         out.insert("device".into(), json!(self.device));
         out.insert("live_url".into(), json!(live_url));
         out.insert("recording_url".into(), json!(recording_url));
-        if downloads {
+        if let Some(host) = downloads_host {
             let downloads_url = artifacts_ready.then(|| {
-                if self.has_download {
-                    format!("https://downloads.mock.smooth.sh/{}.zip", self.id)
-                } else {
+                if self.downloads.is_empty() {
                     String::new()
+                } else {
+                    downloads::link(host, &self.id, &self.download_signature)
                 }
             });
             out.insert("downloads_url".into(), json!(downloads_url));
@@ -828,6 +857,9 @@ impl Task {
                 else {
                     return reject(self, "run_task needs input.task (a non-empty string)");
                 };
+                if let Some(error) = directives::parse(text).errors.first() {
+                    return reject(self, error);
+                }
                 let max_steps = match input.get("max_steps") {
                     None | Some(Value::Null) => 32,
                     Some(v) => match v.as_u64().filter(|n| (2..=128).contains(n)) {
@@ -1105,7 +1137,7 @@ mod tests {
             enable_recording: true,
             profile_id: None,
             profile_read_only: false,
-            downloads_tool: false,
+            downloads: Contents::default(),
         };
         Task::new("s".into(), 1, spec, now, cfg)
     }

@@ -296,10 +296,9 @@ async fn outputs_and_directives() {
     assert_eq!(q.r()["output"], "Simulated result for task: Quick");
     assert_eq!(q.r()["credits_used"], json!(0.5));
     assert_eq!(q.r()["recording_url"], "");
-    assert_eq!(
-        q.r()["downloads_url"],
-        format!("https://downloads.mock.smooth.sh/{quick}.zip")
-    );
+    let link = q.r()["downloads_url"].as_str().unwrap();
+    let prefix = format!("http://{}/_downloads/{quick}.zip?", mock.addr());
+    assert!(link.starts_with(&prefix), "{link}");
 
     mock.wait_terminal(&structured).await.unwrap();
     let s = api.get(&format!("/task/{structured}")).await;
@@ -320,10 +319,9 @@ async fn outputs_and_directives() {
 
     mock.wait_terminal(&shot).await.unwrap();
     let sh = api.get(&format!("/task/{shot}?downloads=true")).await;
-    assert_eq!(
-        sh.r()["downloads_url"],
-        format!("https://downloads.mock.smooth.sh/{shot}.zip")
-    );
+    let link = sh.r()["downloads_url"].as_str().unwrap();
+    let prefix = format!("http://{}/_downloads/{shot}.zip?", mock.addr());
+    assert!(link.starts_with(&prefix), "{link}");
     assert_eq!(
         sh.r()["recording_url"],
         format!("https://recordings.mock.smooth.sh/{shot}.mp4")
@@ -1432,4 +1430,375 @@ fn fault_json_roundtrip_and_patterns() {
     assert!(!full.matches("POST", "/task/a/b/event"));
     assert!(path_matches("/task", "/task"));
     assert!(!path_matches("/task/*", "/task"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Downloads archives
+
+/// A finished task's `downloads_url` (`fast()` publishes links at the end).
+async fn downloads_url(mock: &MockSmooth, api: &Api, id: &str) -> Value {
+    mock.wait_terminal(id).await.unwrap();
+    api.get(&format!("/task/{id}?downloads=true")).await.r()["downloads_url"].clone()
+}
+
+struct Download {
+    status: u16,
+    content_type: String,
+    content_length: Option<usize>,
+    body: Vec<u8>,
+}
+
+/// A plain GET, as a client fetching a presigned link does (no `apikey` unless given).
+async fn download(url: &str, apikey: Option<&str>) -> Download {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(key) = apikey {
+        req = req.header("apikey", key);
+    }
+    let resp = req.send().await.unwrap();
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_string())
+    };
+    let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+    let content_length = header(reqwest::header::CONTENT_LENGTH).map(|l| l.parse().unwrap());
+    Download {
+        status: resp.status().as_u16(),
+        content_type,
+        content_length,
+        body: resp.bytes().await.unwrap().to_vec(),
+    }
+}
+
+type Archive = ::zip::ZipArchive<std::io::Cursor<Vec<u8>>>;
+
+fn unzip(d: &Download) -> Archive {
+    assert_eq!(d.status, 200, "{}", String::from_utf8_lossy(&d.body));
+    assert_eq!(d.content_type, "application/zip");
+    assert_eq!(d.content_length, Some(d.body.len()));
+    ::zip::ZipArchive::new(std::io::Cursor::new(d.body.clone())).unwrap()
+}
+
+fn names(archive: &Archive) -> Vec<String> {
+    archive
+        .file_names()
+        .map(|n| n.unwrap().to_string())
+        .collect()
+}
+
+fn contents(archive: &mut Archive, name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut archive.by_name(name).unwrap(), &mut out).unwrap();
+    out
+}
+
+/// A PDF whose header, stream length and cross-reference offsets all check out.
+fn assert_valid_pdf(pdf: &[u8]) {
+    // Binary bytes masked, so that offsets in `text` are offsets in `pdf`.
+    let masked = pdf.iter().map(|b| if b.is_ascii() { *b } else { b'?' });
+    let text = String::from_utf8(masked.collect()).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1."), "{text}");
+    assert!(text.ends_with("%%EOF\n"), "{text}");
+    let startxref: usize = text
+        .rsplit_once("startxref\n")
+        .unwrap()
+        .1
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let table = &text[startxref..];
+    let mut lines = table.lines();
+    assert_eq!(lines.next(), Some("xref"));
+    let (first, count) = lines.next().unwrap().split_once(' ').unwrap();
+    assert_eq!(first, "0");
+    let count: usize = count.parse().unwrap();
+    // Entries are fixed-width, 20 bytes each.
+    let entries_at = startxref + "xref\n0 N\n".len() + count.to_string().len() - 1;
+    for i in 0..count {
+        let entry = &pdf[entries_at + 20 * i..entries_at + 20 * (i + 1)];
+        let entry = std::str::from_utf8(entry).unwrap();
+        assert!(entry.ends_with(" \n"), "{entry:?}");
+        if i == 0 {
+            assert_eq!(entry, "0000000000 65535 f \n");
+            continue;
+        }
+        let offset: usize = entry[..10].parse().unwrap();
+        assert!(
+            text[offset..].starts_with(&format!("{i} 0 obj\n")),
+            "object {i} is not at {offset}"
+        );
+    }
+    assert!(
+        table.contains(&format!("/Size {count} /Root 1 0 R")),
+        "{table}"
+    );
+    let length: usize = text
+        .split_once("/Length ")
+        .unwrap()
+        .1
+        .split_once(' ')
+        .unwrap()
+        .0
+        .parse()
+        .unwrap();
+    let stream = text.split_once("stream\n").unwrap().1;
+    assert_eq!(stream.find("endstream"), Some(length));
+}
+
+#[tokio::test]
+async fn downloads_are_real_archives_behind_presigned_links() {
+    let mock = MockSmooth::start(MockConfig {
+        recording_delay: Duration::ZERO,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&mock);
+    // Six plain tasks first, so the one with downloads gets a `-` id (every 7th does).
+    let mut plain = Vec::new();
+    for _ in 0..6 {
+        plain.push(api.create(json!({"task": "x [mock:duration=10ms]"})).await);
+    }
+    let id = api
+        .create(
+            json!({"task": "Get the invoices [mock:duration=10ms] [mock:download]",
+            "additional_tools": {"screenshot": null, "print_page": {}}}),
+        )
+        .await;
+    assert!(id.starts_with('-'), "{id}");
+
+    // The link is the mock's own, at the address the client used, presigned.
+    let url = downloads_url(&mock, &api, &id).await;
+    let url = url.as_str().unwrap();
+    let (path, query) = url.split_once('?').unwrap();
+    assert_eq!(path, format!("http://{}/_downloads/{id}.zip", mock.addr()));
+    let params: Vec<(&str, &str)> = query
+        .split('&')
+        .map(|p| p.split_once('=').unwrap())
+        .collect();
+    assert_eq!(params[0], ("X-Amz-Expires", "86400"));
+    assert_eq!(params[1].0, "X-Amz-Signature");
+    assert!(params[1].1.len() >= 32, "{query}");
+    let localhost = url.replace("127.0.0.1", "localhost");
+    let via = reqwest::Client::new()
+        .get(format!(
+            "http://localhost:{}/api/v1/task/{id}?downloads=true",
+            mock.addr().port()
+        ))
+        .header("apikey", "cmzr-test")
+        .send()
+        .await
+        .unwrap();
+    let via: Value = via.json().await.unwrap();
+    assert_eq!(
+        via["r"]["downloads_url"],
+        localhost.as_str(),
+        "built from Host"
+    );
+
+    let d = download(url, None).await;
+    let mut archive = unzip(&d);
+    assert_eq!(
+        names(&archive),
+        ["report.csv", "invoice.pdf", "screenshot.png", "page.pdf"]
+    );
+    let csv = String::from_utf8(contents(&mut archive, "report.csv")).unwrap();
+    let mut rows = csv.lines();
+    assert_eq!(rows.next(), Some("date,item,quantity,unit_price_eur"));
+    assert!(rows.clone().count() >= 3);
+    assert!(rows.all(|r| r.split(',').count() == 4), "{csv}");
+    assert_valid_pdf(&contents(&mut archive, "invoice.pdf"));
+    assert_valid_pdf(&contents(&mut archive, "page.pdf"));
+    let png = contents(&mut archive, "screenshot.png");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&png[12..16], b"IHDR");
+    let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((be(16), be(20)), (2400, 1500));
+    assert_eq!((png[24], png[25]), (8, 2), "8-bit RGB");
+    assert!(
+        (200_000..1_500_000).contains(&png.len()),
+        "a screenshot's size, not a flat image's: {}",
+        png.len()
+    );
+    // Deterministic: the same bytes on every fetch (and through `localhost`).
+    assert_eq!(download(&localhost, None).await.body, d.body);
+
+    // S3's manners: one auth mechanism, signed links only.
+    let both = download(url, Some("cmzr-test")).await;
+    assert_eq!(both.status, 400);
+    assert!(
+        String::from_utf8_lossy(&both.body).contains("<Code>InvalidArgument</Code>"),
+        "{}",
+        String::from_utf8_lossy(&both.body)
+    );
+    let tampered = format!("{path}?X-Amz-Expires=86400&X-Amz-Signature=0000");
+    let forged = download(&tampered, None).await;
+    assert_eq!(forged.status, 403);
+    assert!(String::from_utf8_lossy(&forged.body).contains("<Code>SignatureDoesNotMatch</Code>"));
+    assert_eq!(download(path, None).await.status, 403, "unsigned");
+    let ghost = url.replace(&format!("/{id}.zip"), "/ghost.zip");
+    assert_eq!(download(&ghost, None).await.status, 404);
+    // A task without downloads has no archive, even with its right signature.
+    let plain_sig = mock.inner.world().tasks[&plain[0]]
+        .download_signature()
+        .to_string();
+    mock.wait_terminal(&plain[0]).await.unwrap();
+    let none = format!(
+        "http://{}/_downloads/{}.zip?X-Amz-Signature={plain_sig}",
+        mock.addr(),
+        plain[0]
+    );
+    assert_eq!(download(&none, None).await.status, 404);
+
+    // Faults reach the downloads host too.
+    mock.inject_fault(Fault::new("GET", "/_downloads/*", 503));
+    assert_eq!(download(url, None).await.status, 503);
+    assert_eq!(download(url, None).await.status, 200);
+
+    // Fetches are recorded, with the key they carried (if any).
+    let fetched: Vec<Option<String>> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == format!("/_downloads/{id}.zip"))
+        .map(|r| r.apikey)
+        .collect();
+    assert_eq!(fetched.len(), 7);
+    assert_eq!(fetched.iter().flatten().count(), 1);
+}
+
+#[tokio::test]
+async fn downloads_links_wait_for_the_artifacts() {
+    let mock = MockSmooth::start(MockConfig {
+        recording_delay: Duration::from_secs(60),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&mock);
+    let id = api
+        .create(json!({"task": "x [mock:duration=10ms] [mock:download]"}))
+        .await;
+    assert_eq!(downloads_url(&mock, &api, &id).await, Value::Null);
+    let sig = mock.inner.world().tasks[&id]
+        .download_signature()
+        .to_string();
+    let early = format!(
+        "http://{}/_downloads/{id}.zip?X-Amz-Signature={sig}",
+        mock.addr()
+    );
+    assert_eq!(
+        download(&early, None).await.status,
+        404,
+        "not published yet"
+    );
+}
+
+#[tokio::test]
+async fn hostile_archives() {
+    let mock = MockSmooth::start(MockConfig {
+        recording_delay: Duration::ZERO,
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&mock);
+    let mut ids = Vec::new();
+    for kind in ["zip_slip", "symlink", "many_entries", "zip_bomb"] {
+        let task = format!("x [mock:duration=10ms] [mock:archive={kind}]");
+        ids.push(api.create(json!({ "task": task })).await);
+    }
+    let mut archives = Vec::new();
+    for id in &ids {
+        let url = downloads_url(&mock, &api, id).await;
+        archives.push(unzip(&download(url.as_str().unwrap(), None).await));
+    }
+    let [slip, link, many, bomb] = &mut archives[..] else {
+        unreachable!()
+    };
+
+    assert_eq!(
+        names(slip),
+        ["report.csv", "../../evil.txt", "/tmp/evil.txt"]
+    );
+    assert!(
+        slip.by_name("report.csv")
+            .unwrap()
+            .enclosed_name()
+            .is_some()
+    );
+    // (The zip crate itself would refuse the `..` one; it makes the absolute one relative.)
+    assert!(
+        slip.by_name("../../evil.txt")
+            .unwrap()
+            .enclosed_name()
+            .is_none()
+    );
+
+    assert_eq!(names(link), ["link", "readme.txt"]);
+    const S_IFMT: u32 = 0o170_000;
+    let mode = |a: &mut Archive, name: &str| a.by_name(name).unwrap().unix_mode().unwrap();
+    assert_eq!(
+        mode(link, "link") & S_IFMT,
+        0o120_000,
+        "a symlink by its mode"
+    );
+    assert!(link.by_name("link").unwrap().is_symlink());
+    assert_eq!(contents(link, "link"), b"/etc/passwd");
+    assert_eq!(
+        mode(link, "readme.txt") & S_IFMT,
+        0o100_000,
+        "a regular file"
+    );
+
+    assert_eq!(many.len(), 10_000);
+    assert_eq!(
+        names(many)
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        10_000
+    );
+
+    assert_eq!(bomb.len(), 1);
+    let (size, packed) = {
+        let zeros = bomb.by_index(0).unwrap();
+        (zeros.size(), zeros.compressed_size())
+    };
+    assert!(size > 100 * 1024 * 1024, "{size}");
+    assert!(size / packed > 100, "ratio {size} / {packed}");
+    // A prefix of it inflates to zeros (the whole would be 200 MiB).
+    let mut head = vec![1u8; 64 * 1024];
+    std::io::Read::read_exact(&mut bomb.by_index(0).unwrap(), &mut head).unwrap();
+    assert!(head.iter().all(|b| *b == 0));
+}
+
+#[tokio::test]
+async fn unknown_archive_kinds_are_refused() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let bad = api
+        .post("/task", json!({"task": "x [mock:archive=tarpit]"}))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(locs(&bad), [json!(["body", "task"])]);
+    assert!(
+        bad.body["detail"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("\"tarpit\""),
+        "{}",
+        bad.body
+    );
+    let sid = api.session().await;
+    let refused = api
+        .action(
+            &sid,
+            "r1",
+            "session_action",
+            json!({"name": "run_task", "input": {"task": "x [mock:archive=tarpit]"}}),
+        )
+        .await;
+    assert_eq!(refused["payload"]["code"], 400, "{refused}");
 }
