@@ -265,6 +265,11 @@ impl TaskWatch {
         self.downloads_wanted.store(true, Ordering::SeqCst);
     }
 
+    /// Somebody asked this task's downloads link (so its files are wanted).
+    pub fn wants_downloads(&self) -> bool {
+        self.downloads_wanted.load(Ordering::SeqCst)
+    }
+
     /// Declares interest; the poller runs until every guard is dropped, or the task has
     /// ended and its wanted links are there.
     pub fn interest(self: &Arc<Self>) -> Interest {

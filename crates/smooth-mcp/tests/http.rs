@@ -436,6 +436,82 @@ async fn two_stateless_replicas_serve_one_session() {
     );
 }
 
+/// Over HTTP nothing is written: a task's files are resources that any replica reads from
+/// Smooth, byte for byte, for the account that can see the task.
+#[tokio::test]
+async fn task_files_are_resources_any_replica_reads() {
+    use base64::Engine;
+    use rmcp::model::{RawContent, ReadResourceRequestParams, ResourceContents};
+    let mock = mock().await;
+    let key = [("SMOOTH_API_KEY", "test-key")];
+    let home = tempfile::tempdir().unwrap();
+    let home_str = home.path().to_str().unwrap().to_owned();
+    let args = [
+        "--stateless",
+        "--auth-token",
+        TOKEN,
+        "--allow-dir",
+        home_str.as_str(),
+    ];
+    let (first, second) = tokio::join!(start(&mock, &args, &key), start(&mock, &args, &key));
+    let a = first.client(&[]).await;
+    let b = second.client(&[]).await;
+    let run = call(
+        &a,
+        "run_browser_task",
+        json!({"task": "Get the invoice [mock:download]", "screenshot": true, "wait_seconds": 30}),
+    )
+    .await;
+    assert_ne!(run.is_error, Some(true), "{}", text(&run));
+    let r = run.structured_content.clone().unwrap();
+    let id = r["task_id"].as_str().unwrap();
+    assert!(r.get("files_dir").is_none(), "{r}");
+    let expected = support::archive_of(&mock, id).await;
+    let files = r["files"].as_array().unwrap();
+    assert_eq!(files.len(), expected.len(), "{r}");
+    assert!(
+        run.content
+            .iter()
+            .any(|c| matches!(&c.raw, RawContent::Image(_))),
+        "the screenshot is shown"
+    );
+    for f in files {
+        let uri = f["uri"].as_str().unwrap();
+        assert!(uri.starts_with("smooth://tasks/"), "{uri}");
+        let read = b
+            .read_resource(ReadResourceRequestParams::new(uri))
+            .await
+            .expect("resources/read on the other replica");
+        let bytes = match &read.contents[0] {
+            ResourceContents::BlobResourceContents { blob, .. } => {
+                base64::engine::general_purpose::STANDARD.decode(blob).unwrap()
+            }
+            ResourceContents::TextResourceContents { text, .. } => text.clone().into_bytes(),
+        };
+        assert_eq!(bytes, expected[f["name"].as_str().unwrap()], "{uri}");
+    }
+    // Nothing was saved on the server's side.
+    assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0);
+    // A task this account cannot see, and a name that is not there, are errors.
+    let unknown = b
+        .read_resource(ReadResourceRequestParams::new(
+            "smooth://tasks/no-such-task/files/report.csv",
+        ))
+        .await;
+    assert!(unknown.is_err(), "{unknown:?}");
+    let missing = b
+        .read_resource(ReadResourceRequestParams::new(format!(
+            "smooth://tasks/{id}/files/nothing.txt"
+        )))
+        .await;
+    assert!(missing.is_err(), "{missing:?}");
+    let templates = b.list_resource_templates(None).await.unwrap();
+    assert_eq!(
+        templates.resource_templates[0].uri_template,
+        "smooth://tasks/{task_id}/files/{name}"
+    );
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_call_finish() {

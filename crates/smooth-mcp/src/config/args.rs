@@ -23,6 +23,8 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub uploads: UploadArgs,
     #[command(flatten)]
+    pub downloads: DownloadArgs,
+    #[command(flatten)]
     pub sessions: SessionArgs,
     #[command(flatten)]
     pub tools: ToolArgs,
@@ -192,6 +194,26 @@ pub struct UploadArgs {
     /// Largest file `upload_file` or `upload_extension` will send, in MiB.
     #[arg(long, env = "SMOOTH_MCP_MAX_UPLOAD_MB", default_value_t = 50)]
     pub max_upload_mb: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Files a task produced")]
+pub struct DownloadArgs {
+    /// Where stdio saves a task's files, in `<task_id>/` (never overwriting). Default:
+    /// `smooth-downloads/` in the first allowed directory (as uploads choose it), or in
+    /// `~/Downloads` when that one cannot be written. Over HTTP nothing is saved: files are
+    /// MCP resources.
+    #[arg(long, env = "SMOOTH_MCP_DOWNLOADS_DIR")]
+    pub downloads_dir: Option<PathBuf>,
+
+    /// Largest downloads archive fetched, and most it may unpack to, in MiB.
+    #[arg(long, env = "SMOOTH_MCP_MAX_DOWNLOAD_MB", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_240))]
+    pub max_download_mb: u64,
+
+    /// Most KiB of one image the model is shown (its base64 text); larger pictures are scaled
+    /// down. The full-size file is kept either way.
+    #[arg(long, env = "SMOOTH_MCP_MAX_IMAGE_KB", default_value_t = 200, value_parser = clap::value_parser!(u64).range(8..=10_240))]
+    pub max_image_kb: u64,
 }
 
 #[derive(Debug, Clone, Args)]

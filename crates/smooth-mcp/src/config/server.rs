@@ -8,11 +8,12 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use smooth_api::{ApiKey, Certificate, ClientConfig, RetryPolicy};
 
-use super::args::{AgentArgs, BrowserArgs, HttpArgs, McpTasks, OnOff, ServerArgs, Transport};
+use super::args::{AgentArgs, BrowserArgs, DownloadArgs, HttpArgs, McpTasks, OnOff, ServerArgs, Transport};
 use super::http::{AuthTokens, HttpConfigError, HttpOptions};
 use crate::agent_tools::{OperatorTools, OperatorToolsError};
 use crate::config_file::{self, ConfigFileError, ServerConfigFile};
-use crate::mcp::{AgentSetup, Proxy, Settings, TaskDefaults, Toolset};
+use crate::mcp::{AgentSetup, FileSettings, Proxy, Settings, TaskDefaults, Toolset};
+use smooth_api::downloads::ArchiveLimits;
 use crate::secrets::{MIN_SECRET_LEN, RedactError, Redactor, Secrets, SecretsError};
 
 /// Why the server cannot start with this configuration; the message names what to change.
@@ -106,6 +107,7 @@ impl ServerArgs {
             task_defaults: task_defaults(&self.browser)?,
             ask_user: self.agent.ask_user == OnOff::On,
             tool_answer_timeout: Duration::from_secs_f64(self.agent.tool_answer_timeout),
+            files: file_settings(&self.downloads, matches!(transport, TransportConfig::Stdio)),
         };
         let agent = agent_setup(&self.agent, &settings.task_defaults)?;
         let connection = &self.connection;
@@ -203,6 +205,23 @@ fn clean(list: &[String]) -> Vec<String> {
 
 /// `--allow-dir`, else the working directory — unless that is `/` (as some desktop clients
 /// start servers), where reading anything needs `--allow-dir`.
+/// Over stdio the files land on the user's disk; over HTTP they stay with Smooth and are
+/// served as resources.
+fn file_settings(args: &DownloadArgs, stdio: bool) -> FileSettings {
+    let max = args.max_download_mb.saturating_mul(1024 * 1024);
+    FileSettings {
+        to_disk: stdio,
+        dir: args.downloads_dir.clone(),
+        limits: ArchiveLimits {
+            max_archive_bytes: max,
+            max_total_bytes: max,
+            ..ArchiveLimits::default()
+        },
+        max_image_bytes: usize::try_from(args.max_image_kb.saturating_mul(1024))
+            .unwrap_or(usize::MAX),
+    }
+}
+
 fn upload_roots(allow_dirs: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
     if !allow_dirs.is_empty() {
         return Ok(allow_dirs.to_vec());

@@ -85,7 +85,13 @@ impl SmoothServer {
         answer_call(&watch, &call_id, answer).await?;
         tracing::info!(task = %id, call = %call_id, "agent tool call answered");
         let budget = wait_budget(args.wait_seconds, &self.state.settings);
-        let downloads = args.include_downloads.unwrap_or(false);
+        let downloads = args
+            .include_downloads
+            .unwrap_or_else(|| watch.wants_downloads());
+        let home = match downloads {
+            true => Some(self.file_home(&ctx).await),
+            false => None,
+        };
         let mut reporter = Reporter::for_request(&ctx);
         if let Some((watch, event_id)) = self.one_shot_run(&client, &id) {
             return self
@@ -95,7 +101,7 @@ impl SmoothServer {
                     &mut reporter,
                     &ctx.ct,
                     budget,
-                    downloads,
+                    home.as_ref(),
                     false,
                 )
                 .await;
@@ -114,7 +120,7 @@ impl SmoothServer {
                 .await?;
             return Ok(structured(&result, vec![]));
         }
-        self.follow(watch, &mut reporter, &ctx.ct, budget, downloads, false)
+        self.follow(watch, &mut reporter, &ctx.ct, budget, home.as_ref(), false)
             .await
     }
 }

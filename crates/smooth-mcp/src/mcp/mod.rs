@@ -13,9 +13,11 @@ mod one_shot;
 mod output;
 mod profiles;
 mod progress;
+mod resources;
 mod results;
 mod schema;
 mod sessions;
+mod task_files;
 mod tasks;
 mod wait;
 
@@ -27,7 +29,9 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetTaskParams,
-    GetTaskResult, Implementation, ServerCapabilities, ServerConfig, UpdateTaskParams,
+    GetTaskResult, Implementation, ListResourceTemplatesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::task_manager::TaskManager;
@@ -41,6 +45,7 @@ use smooth_api::{ApiKey, SmoothClient};
 
 pub use args::{Agent, Device, Proxy, TaskDefaults};
 pub use error::ToolError;
+pub use task_files::FileSettings;
 
 /// The header a client of the HTTP transport may use to send its own Smooth key.
 pub const CLIENT_KEY_HEADER: &str = "x-smooth-api-key";
@@ -72,6 +77,8 @@ pub struct Settings {
     /// How long an agent tool call waits for an answer before it is answered 400
     /// (the agent never stalls forever).
     pub tool_answer_timeout: Duration,
+    /// Where a task's files go and the limits on them.
+    pub files: FileSettings,
 }
 
 /// What the operator configured for the agent: tools the server answers, secrets, and the
@@ -88,7 +95,7 @@ pub struct AgentSetup {
 pub enum Toolset {
     /// run_browser_task, get_task, cancel_task, open_session, session_action, list_sessions.
     Core,
-    /// upload_file, delete_file.
+    /// upload_file, delete_file, download_files.
     Files,
     /// create_profile, list_profiles, delete_profile.
     Profiles,
@@ -147,7 +154,7 @@ impl Toolset {
                     + SmoothServer::session_router()
                     + SmoothServer::answer_router()
             }
-            Self::Files => SmoothServer::file_router(),
+            Self::Files => SmoothServer::file_router() + SmoothServer::task_files_router(),
             Self::Profiles => SmoothServer::profile_router(),
             Self::Extensions => SmoothServer::extension_router(),
         }
@@ -165,6 +172,8 @@ pub struct AppState {
     pub secrets: Arc<Secrets>,
     /// Hides secret values in what goes to the client.
     pub redactor: Arc<Redactor>,
+    /// Files saved by this process, by task.
+    saved_files: task_files::SavedFiles,
     /// The routed tools, built once: every connection serves the same list.
     tools: OnceLock<Arc<ToolRouter<SmoothServer>>>,
 }
@@ -249,13 +258,18 @@ impl SmoothServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for SmoothServer {
     fn get_info(&self) -> ServerConfig {
+        // Resources: the files of tasks (`smooth://tasks/{task_id}/files/{name}`).
         let capabilities = if self.state.settings.mcp_tasks {
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_resources()
                 .enable_tasks()
                 .build()
         } else {
-            ServerCapabilities::builder().enable_tools().build()
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build()
         };
         ServerConfig::new(capabilities)
             .with_server_info(
@@ -314,6 +328,27 @@ impl ServerHandler for SmoothServer {
         Ok(response)
     }
 
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            resources::template(),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let client = self.client(&context);
+        resources::read(&client, &request.uri, &self.state.settings.files.limits)
+            .await
+            .map(ReadResourceResponse::Complete)
+    }
+
     async fn update_task(
         &self,
         request: UpdateTaskParams,
@@ -362,6 +397,7 @@ impl AppState {
             operator_tools: agent.operator_tools,
             secrets: agent.secrets,
             redactor: agent.redactor,
+            saved_files: Default::default(),
             tools: OnceLock::new(),
         })
     }

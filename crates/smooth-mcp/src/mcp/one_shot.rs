@@ -16,6 +16,7 @@ use super::SmoothServer;
 use super::error::{ToolError, ToolResult};
 use super::output::cap_output;
 use super::progress::Reporter;
+use super::task_files::FileHome;
 use super::results::{ResultStatus, TaskResult, seconds_since, structured, usd};
 use super::tasks::ended_step;
 use super::wait::{Wait, Waited};
@@ -35,7 +36,8 @@ pub struct OneShot {
     pub tools: AgentTools,
     /// `{NAME: {value, allowed_urls}}`: sent to Smooth, never kept or shown.
     pub secrets: Map<String, Value>,
-    pub downloads: bool,
+    /// Where the task's files go; `None`: not asked for.
+    pub home: Option<FileHome>,
 }
 
 impl SmoothServer {
@@ -52,7 +54,7 @@ impl SmoothServer {
             req,
             tools,
             secrets,
-            downloads,
+            home,
         } = job;
         let session_req = TaskRequest {
             task: None,
@@ -102,7 +104,7 @@ impl SmoothServer {
             }),
         );
         spawn_closer(watch.clone(), event_id.clone());
-        self.follow_one_shot(&watch, &event_id, reporter, ct, budget, downloads, true)
+        self.follow_one_shot(&watch, &event_id, reporter, ct, budget, home.as_ref(), true)
             .await
     }
 
@@ -133,10 +135,11 @@ impl SmoothServer {
         reporter: &mut Reporter,
         ct: &CancellationToken,
         budget: Duration,
-        downloads: bool,
+        home: Option<&FileHome>,
         cancel_on_abort: bool,
     ) -> ToolResult<CallToolResult> {
         let deadline = Instant::now() + budget;
+        let downloads = home.is_some();
         let waited = Wait {
             deadline,
             ct,
@@ -153,7 +156,7 @@ impl SmoothServer {
         match waited {
             Waited::Done => {}
             Waited::Budget | Waited::NeedsAnswer => {
-                return Ok(self.render_task(watch, downloads));
+                return Ok(self.reply(self.render_task(watch, downloads), None).await);
             }
             Waited::Cancelled => {
                 if cancel_on_abort {
@@ -218,10 +221,12 @@ impl SmoothServer {
             live_url: None,
             recording_url: task.recording_url.clone(),
             downloads_url: task.downloads_url.clone().filter(|_| downloads),
+            files: None,
+            files_dir: None,
             elapsed_seconds: (elapsed * 10.0).round() / 10.0,
             next_step: ended_step(id, output_truncated.then_some(cap), &task, downloads),
         };
-        Ok(structured(&result, vec![]))
+        Ok(self.reply(result, home).await)
     }
 
     /// Closes the session (gracefully, forced if need be) and forgets it.

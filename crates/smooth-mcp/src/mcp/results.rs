@@ -54,11 +54,26 @@ pub struct TaskResult {
     /// A zip of files the agent downloaded; "" when there are none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downloads_url: Option<String>,
+    /// The files in downloads_url, each readable at its uri.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileInfo>>,
+    /// The folder on this machine the files were saved in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files_dir: Option<String>,
     /// Seconds since the task was created.
     pub elapsed_seconds: f64,
     /// What to do next, when there is something to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_step: Option<String>,
+}
+
+/// A file a task produced: saved on this machine (`file://`) or a resource (`smooth://`).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FileInfo {
+    pub name: String,
+    pub size_bytes: u64,
+    pub mime_type: String,
+    pub uri: String,
 }
 
 /// A task's status as a result shows it: Smooth's, plus `waiting_for_answer` while the agent

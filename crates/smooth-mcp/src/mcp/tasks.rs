@@ -28,13 +28,18 @@ use super::one_shot::OneShot;
 use super::output::{cap_output, truncation_note};
 use super::progress::Reporter;
 use super::results::{
-    CancelResult, PendingCall, ResultStatus, TaskResult, answer_step, link, seconds_since,
-    structured, usd,
+    CancelResult, PendingCall, ResultStatus, TaskResult, answer_step, seconds_since, structured,
+    usd,
 };
+use super::task_files::FileHome;
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
 use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{CustomTool, SmoothClient, SmoothError, TaskRequest, TaskResponse};
+
+/// Appended to the goal of a task run with `screenshot: true`.
+const FINAL_SCREENSHOT: &str =
+    "\n\nWhen you are done, take a screenshot of the final page with the screenshot tool.";
 
 /// An MCP task waits for as long as a Smooth task can run.
 const MCP_TASK_WAIT: Duration = Duration::from_secs(3600);
@@ -67,11 +72,12 @@ pub struct RunTaskArgs {
     /// "smooth" (default) or the faster, cheaper "smooth-lite".
     pub agent: Option<Agent>,
     /// Extra agent tools, e.g. {"screenshot": {"full_page": true}}; also print_page, hover,
-    /// drag_drop (config {}). Screenshots and printed pages come back in downloads_url.
+    /// drag_drop (config {}). Screenshots and printed pages come back as files.
     pub additional_tools: Option<Map<String, Value>>,
+    /// Show me the final page: a screenshot comes back as an image.
+    pub screenshot: Option<bool>,
     pub browser: Option<BrowserOptions>,
-    /// Also return downloads_url, a zip of files the agent downloaded (default: when
-    /// screenshot or print_page is on).
+    /// Return the files the agent downloaded (default: when screenshot or print_page is on).
     pub include_downloads: Option<bool>,
     /// Tools the agent may call; you answer them (answer_tool_call).
     pub custom_tools: Option<Vec<CustomToolArg>>,
@@ -97,8 +103,18 @@ impl RunTaskArgs {
     ) -> ToolResult<TaskRequest> {
         let settings = &server.state.settings;
         let defaults = &settings.task_defaults;
+        let mut task = required_text("task", &self.task)?;
+        let mut extra_tools = self.additional_tools.clone();
+        if self.screenshot == Some(true) {
+            // Smooth's screenshot tool is the agent's to call: ask for the shot the user wants.
+            task.push_str(FINAL_SCREENSHOT);
+            extra_tools
+                .get_or_insert_default()
+                .entry("screenshot")
+                .or_insert_with(|| serde_json::json!({"full_page": false}));
+        }
         let mut req = TaskRequest {
-            task: Some(required_text("task", &self.task)?),
+            task: Some(task),
             url: check_url("url", self.url.clone())?,
             response_model: check_json_schema("response_model", self.response_model.clone())?,
             metadata: metadata_to_wire(self.metadata.clone())?,
@@ -110,7 +126,7 @@ impl RunTaskArgs {
             profile_read_only: self.profile_read_only,
             enable_recording: self.enable_recording,
             agent: self.agent.or(defaults.agent).map(|a| a.as_str().to_owned()),
-            additional_tools: additional_tools(self.additional_tools.clone(), defaults)?,
+            additional_tools: additional_tools(extra_tools, defaults)?,
             custom_tools: non_empty(custom_tools),
             ..TaskRequest::default()
         };
@@ -129,7 +145,7 @@ pub struct GetTaskArgs {
     pub task_id: String,
     /// Seconds to wait for the task to finish before answering (0 = answer at once; capped by the server).
     pub wait_seconds: Option<u64>,
-    /// Also return downloads_url: a zip of files the agent downloaded.
+    /// Return the files the agent downloaded.
     pub include_downloads: Option<bool>,
 }
 
@@ -159,7 +175,7 @@ impl SmoothServer {
     ) -> Result<CallToolResult, ToolError> {
         let budget = wait_budget(args.wait_seconds, &self.state.settings);
         let mut reporter = Reporter::for_request(&ctx);
-        self.run_task(args, self.client(&ctx), &mut reporter, &ctx.ct, budget)
+        self.run_task(args, self.client(&ctx), &mut reporter, &ctx, budget)
             .await
     }
 
@@ -180,8 +196,20 @@ impl SmoothServer {
         let id = required_text("task_id", &args.task_id)?;
         let client = self.client(&ctx);
         let budget = wait_budget(args.wait_seconds, &self.state.settings);
-        let downloads = args.include_downloads.unwrap_or(false);
-        if let Some((watch, event_id)) = self.one_shot_run(&client, &id) {
+        let one_shot = self.one_shot_run(&client, &id);
+        let watch = match &one_shot {
+            Some((watch, _)) => watch.clone(),
+            None => self.state.watcher.watch(&client, &id),
+        };
+        // A task this process asked files of keeps them without being asked again.
+        let downloads = args
+            .include_downloads
+            .unwrap_or_else(|| watch.wants_downloads());
+        let home = match downloads {
+            true => Some(self.file_home(&ctx).await),
+            false => None,
+        };
+        if let Some((watch, event_id)) = one_shot {
             let mut reporter = Reporter::for_request(&ctx);
             return self
                 .follow_one_shot(
@@ -190,12 +218,11 @@ impl SmoothServer {
                     &mut reporter,
                     &ctx.ct,
                     budget,
-                    downloads,
+                    home.as_ref(),
                     false,
                 )
                 .await;
         }
-        let watch = self.state.watcher.watch(&client, &id);
         if downloads {
             watch.want_downloads();
         }
@@ -213,7 +240,7 @@ impl SmoothServer {
                 .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
         }
         let mut reporter = Reporter::for_request(&ctx);
-        self.follow(watch, &mut reporter, &ctx.ct, budget, downloads, false)
+        self.follow(watch, &mut reporter, &ctx.ct, budget, home.as_ref(), false)
             .await
     }
 
@@ -283,9 +310,10 @@ impl SmoothServer {
         args: RunTaskArgs,
         client: SmoothClient,
         reporter: &mut Reporter,
-        ct: &CancellationToken,
+        ctx: &RequestContext<RoleServer>,
         budget: Duration,
     ) -> Result<CallToolResult, ToolError> {
+        let ct = &ctx.ct;
         let (custom_tools, tools) =
             declare(args.custom_tools.clone(), args.tools.clone(), &self.state)?;
         let secrets = match args.secrets.as_deref().filter(|n| !n.is_empty()) {
@@ -301,12 +329,16 @@ impl SmoothServer {
         let downloads = args
             .include_downloads
             .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
+        let home = match downloads {
+            true => Some(self.file_home(ctx).await),
+            false => None,
+        };
         if let Some(secrets) = secrets {
             let job = OneShot {
                 req,
                 tools,
                 secrets,
-                downloads,
+                home,
             };
             return self
                 .run_in_own_session(job, client, reporter, ct, budget)
@@ -318,7 +350,7 @@ impl SmoothServer {
         tracing::info!(task = %watch.id, "task created");
         let id = watch.id.clone();
         // The task exists now: even a bug in the wait must not lose its id.
-        AssertUnwindSafe(self.follow(watch, reporter, ct, budget, downloads, true))
+        AssertUnwindSafe(self.follow(watch, reporter, ct, budget, home.as_ref(), true))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -337,10 +369,11 @@ impl SmoothServer {
         reporter: &mut Reporter,
         ct: &CancellationToken,
         budget: Duration,
-        downloads: bool,
+        home: Option<&FileHome>,
         cancel_on_abort: bool,
     ) -> Result<CallToolResult, ToolError> {
         let deadline = Instant::now() + budget;
+        let downloads = home.is_some();
         if downloads {
             // Asked for from the first poll on, so the one that sees the end may bring it.
             watch.want_downloads();
@@ -358,9 +391,11 @@ impl SmoothServer {
         match waited {
             Waited::Done => {
                 self.await_links(&watch, deadline, downloads).await;
-                Ok(self.render_task(&watch, downloads))
+                Ok(self.reply(self.render_task(&watch, downloads), home).await)
             }
-            Waited::Budget | Waited::NeedsAnswer => Ok(self.render_task(&watch, downloads)),
+            Waited::Budget | Waited::NeedsAnswer => {
+                Ok(self.reply(self.render_task(&watch, downloads), None).await)
+            }
             Waited::Cancelled => {
                 if cancel_on_abort {
                     // Bounded: the client already went away.
@@ -410,7 +445,7 @@ impl SmoothServer {
             .await;
     }
 
-    pub(super) fn render_task(&self, watch: &TaskWatch, downloads: bool) -> CallToolResult {
+    pub(super) fn render_task(&self, watch: &TaskWatch, downloads: bool) -> TaskResult {
         let st = watch.snapshot();
         let pending = st.pending_tool_calls();
         let cap = self.state.settings.output_cap;
@@ -464,25 +499,11 @@ impl SmoothServer {
             } else {
                 None
             },
+            files: None,
+            files_dir: None,
             elapsed_seconds: (elapsed * 10.0).round() / 10.0,
             next_step,
-        };
-        let mut links = Vec::new();
-        if let Some(l) = result
-            .recording_url
-            .as_deref()
-            .and_then(|u| link(u, "recording", "video/mp4"))
-        {
-            links.push(l);
         }
-        if let Some(l) = result
-            .downloads_url
-            .as_deref()
-            .and_then(|u| link(u, "downloads", "application/zip"))
-        {
-            links.push(l);
-        }
-        structured(&result, links)
     }
 
     /// Runs `run_browser_task`, or a session's `run_task`, as an MCP task for clients that
@@ -506,6 +527,7 @@ impl SmoothServer {
         };
         let server = self.clone();
         let client = self.client(ctx);
+        let ctx = ctx.clone();
         let options = TaskOptions::new()
             .with_ttl_ms(3_600_000)
             .with_poll_interval_ms(2_000)
@@ -513,6 +535,8 @@ impl SmoothServer {
         Some(self.state.mcp_tasks.spawn(options, move |task_ctx| {
             Box::pin(async move {
                 let ct = CancellationToken::new();
+                let mut ctx = ctx;
+                ctx.ct = ct.clone();
                 let mut reporter = Reporter::mcp_task(
                     task_ctx.clone(),
                     server.state.mcp_tasks.clone(),
@@ -522,7 +546,7 @@ impl SmoothServer {
                     match job {
                         McpJob::Task(args) => {
                             server
-                                .run_task(args, client, &mut reporter, &ct, MCP_TASK_WAIT)
+                                .run_task(args, client, &mut reporter, &ctx, MCP_TASK_WAIT)
                                 .await
                         }
                         McpJob::SessionTask(args) => {

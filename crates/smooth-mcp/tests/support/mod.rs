@@ -269,3 +269,34 @@ pub fn text(r: &CallToolResult) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The files of a task's downloads archive, fetched from the mock the way Smooth serves
+/// them (the task with the test key, the archive without it).
+pub async fn archive_of(mock: &MockSmooth, task_id: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let http = reqwest::Client::new();
+    let task: Value = http
+        .get(format!("{}/task/{task_id}?downloads=true", mock.base_url()))
+        .header("apikey", "test-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let task = task.get("r").unwrap_or(&task);
+    let url = task["downloads_url"].as_str().expect("downloads_url");
+    let zip = http.get(url).send().await.unwrap().bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        if f.is_dir() {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        files.insert(f.name().to_owned(), bytes);
+    }
+    files
+}
