@@ -23,6 +23,8 @@
 //!   programs and HTTP endpoints) and the checks every agent tool declaration passes.
 //! * [`secrets`]: values the agent may type on named sites, and the redaction that keeps
 //!   them out of everything the server writes. Knows nothing of MCP but its result type.
+//! * [`pictures`]: previews of the screenshots a task produced, scaled and re-encoded so a
+//!   model can see them within the host's size limits. Knows nothing of MCP.
 //!
 //! The Smooth REST client and the task watcher live in the `smooth-api` crate, which knows
 //! nothing of MCP; the fake Smooth API used by `--mock` and the tests is the `smooth-mock`
@@ -33,6 +35,7 @@ pub mod config;
 pub mod config_file;
 pub mod escape;
 pub mod mcp;
+pub mod pictures;
 pub mod secrets;
 pub mod sessions;
 pub mod signal;
