@@ -20,7 +20,7 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageError, ImageFormat, ImageReader, Limits, RgbaImage};
 
 /// Longest side of a preview, in pixels: the most vision models look at without scaling.
-pub const MAX_LONG_SIDE: u32 = 1568;
+const MAX_LONG_SIDE: u32 = 1568;
 /// Widest or tallest image we agree to decode.
 const MAX_DECLARED_SIDE: u32 = 20_000;
 /// Most pixels we agree to decode (100 MP: 400 MB as RGBA, already generous for a page).
