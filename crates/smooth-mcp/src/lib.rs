@@ -26,6 +26,8 @@
 //! * [`setup`]: the `setup <client>` and `doctor` subcommands — writing the server into an MCP
 //!   client's config file, and checking the key, Smooth, the upload directories and the
 //!   clients set up. Not part of the server.
+//! * [`pictures`]: previews of the screenshots a task produced, scaled and re-encoded so a
+//!   model can see them within the host's size limits. Knows nothing of MCP.
 //!
 //! The Smooth REST client and the task watcher live in the `smooth-api` crate, which knows
 //! nothing of MCP; the fake Smooth API used by `--mock` and the tests is the `smooth-mock`
@@ -36,6 +38,7 @@ pub mod config;
 pub mod config_file;
 pub mod escape;
 pub mod mcp;
+pub mod pictures;
 pub mod secrets;
 pub mod sessions;
 pub mod setup;

@@ -441,7 +441,7 @@ async fn two_stateless_replicas_serve_one_session() {
 #[tokio::test]
 async fn task_files_are_resources_any_replica_reads() {
     use base64::Engine;
-    use rmcp::model::{RawContent, ReadResourceRequestParams, ResourceContents};
+    use rmcp::model::{ReadResourceRequestParams, ResourceContents};
     let mock = mock().await;
     let key = [("SMOOTH_API_KEY", "test-key")];
     let home = tempfile::tempdir().unwrap();
@@ -472,7 +472,7 @@ async fn task_files_are_resources_any_replica_reads() {
     assert!(
         run.content
             .iter()
-            .any(|c| matches!(&c.raw, RawContent::Image(_))),
+            .any(|c| c.as_image().is_some()),
         "the screenshot is shown"
     );
     for f in files {
@@ -487,6 +487,7 @@ async fn task_files_are_resources_any_replica_reads() {
                 base64::engine::general_purpose::STANDARD.decode(blob).unwrap()
             }
             ResourceContents::TextResourceContents { text, .. } => text.clone().into_bytes(),
+            other => panic!("unexpected contents {other:?}"),
         };
         assert_eq!(bytes, expected[f["name"].as_str().unwrap()], "{uri}");
     }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use rmcp::model::{CallToolResult, RawContent, ResourceContents};
-use serde_json::{Value, json};
+use rmcp::model::{CallToolResult, ResourceContents};
+use serde_json::json;
 use smooth_mock::MockSmooth;
 use support::{Launch, Server, archive_of, fast_mock, spawn_against, start_mock, text};
 
@@ -37,7 +37,7 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-async fn server(mock: &MockSmooth, dir: &Path) -> Server {
+async fn start(mock: &MockSmooth, dir: &Path) -> Server {
     spawn_against(
         mock,
         Launch {
@@ -51,23 +51,18 @@ async fn server(mock: &MockSmooth, dir: &Path) -> Server {
 fn images(r: &CallToolResult) -> Vec<(String, String)> {
     r.content
         .iter()
-        .filter_map(|c| match &c.raw {
-            RawContent::Image(i) => Some((i.data.clone(), i.mime_type.clone())),
-            _ => None,
-        })
+        .filter_map(|c| c.as_image())
+        .map(|i| (i.data.clone(), i.mime_type.clone()))
         .collect()
 }
 
 fn embedded_texts(r: &CallToolResult) -> Vec<(String, String)> {
     r.content
         .iter()
-        .filter_map(|c| match &c.raw {
-            RawContent::Resource(e) => match &e.resource {
-                ResourceContents::TextResourceContents { uri, text, .. } => {
-                    Some((uri.clone(), text.clone()))
-                }
-                _ => None,
-            },
+        .filter_map(|c| match &c.as_resource()?.resource {
+            ResourceContents::TextResourceContents { uri, text, .. } => {
+                Some((uri.clone(), text.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -76,10 +71,8 @@ fn embedded_texts(r: &CallToolResult) -> Vec<(String, String)> {
 fn resource_links(r: &CallToolResult) -> Vec<String> {
     r.content
         .iter()
-        .filter_map(|c| match &c.raw {
-            RawContent::ResourceLink(l) => Some(l.uri.clone()),
-            _ => None,
-        })
+        .filter_map(|c| c.as_resource_link())
+        .map(|l| l.uri.clone())
         .collect()
 }
 
@@ -88,7 +81,7 @@ async fn files_are_saved_shown_and_never_overwritten() {
     let mock = start_mock(fast_mock()).await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("downloads");
-    let server = server(&mock, &dir).await;
+    let server = start(&mock, &dir).await;
     let call = server
         .call(
             "run_browser_task",
@@ -158,7 +151,7 @@ async fn files_are_saved_shown_and_never_overwritten() {
 
     // Another process saves into the same folder without overwriting anything.
     std::fs::write(task_dir.join("report.csv"), b"the user's own edits").unwrap();
-    let server2 = server(&mock, &dir).await;
+    let server2 = start(&mock, &dir).await;
     let second = server2.ok("download_files", json!({"task_id": id})).await;
     let on_disk = files_under(&task_dir);
     assert_eq!(on_disk["report.csv"], b"the user's own edits");
@@ -178,7 +171,7 @@ async fn files_are_saved_shown_and_never_overwritten() {
 async fn a_task_without_files_says_so() {
     let mock = start_mock(fast_mock()).await;
     let tmp = tempfile::tempdir().unwrap();
-    let server = server(&mock, tmp.path()).await;
+    let server = start(&mock, tmp.path()).await;
     let r = server
         .ok(
             "run_browser_task",
@@ -211,7 +204,7 @@ async fn hostile_archives_are_refused_and_nothing_escapes() {
     let mock = start_mock(fast_mock()).await;
     let tmp = tempfile::tempdir().unwrap();
     let dir: PathBuf = tmp.path().join("a").join("b").join("downloads");
-    let server = server(&mock, &dir).await;
+    let server = start(&mock, &dir).await;
     for (kind, says) in [
         ("zip_slip", "outside"),
         ("symlink", "link"),

@@ -17,7 +17,7 @@ use super::error::{ToolError, ToolResult};
 use super::output::cap_output;
 use super::progress::Reporter;
 use super::task_files::FileHome;
-use super::results::{ResultStatus, TaskResult, seconds_since, structured, usd};
+use super::results::{ResultStatus, TaskResult, seconds_since, usd};
 use super::tasks::ended_step;
 use super::wait::{Wait, Waited};
 use crate::sessions::{self as registry, PendingTask};

@@ -1,44 +1,3 @@
-        let home = self.file_home(&ctx).await;
-        let mut result = self.render_task(&watch, true);
-        if result.downloads_url.is_none() {
-            return Err(ToolError::Smooth(match result.status {
-                ResultStatus::Done | ResultStatus::Failed | ResultStatus::Cancelled => format!(
-                    "Task {id}'s files are not ready yet: call download_files again in a few seconds."
-                ),
-                _ => format!(
-                    "Task {id} has not ended: call get_task with task_id \"{id}\" to wait for it."
-                ),
-            }));
-        }
-        let mut content = links(&result);
-        let files = self.add_files(&mut result, Some(&home)).await.map_err(|e| {
-            ToolError::Smooth(format!(
-                "Task {id}'s files did not come back: {e}. {}",
-                retry_hint(&e, &id)
-            ))
-        })?;
-        content.extend(files);
-        Ok(structured(&result, content))
-    }
-}
-
-/// Links to the recording and the downloads archive.
-fn links(result: &TaskResult) -> Vec<ContentBlock> {
-    [
-        result
-            .recording_url
-            .as_deref()
-            .and_then(|u| link(u, "recording", "video/mp4")),
-        result
-            .downloads_url
-            .as_deref()
-            .and_then(|u| link(u, "downloads", "application/zip")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
 //! What a finished task produced comes back: the files of its downloads archive (saved to
 //! disk over stdio, MCP resources over HTTP), the pictures among them as images the model
 //! can see, small text files embedded, and the `download_files` tool that fetches them later.
@@ -49,7 +8,7 @@ use std::sync::Arc;
 
 use rmcp::handler::server::common::schema_for_output;
 use rmcp::model::{
-    Annotated, CallToolResult, ContentBlock, RawEmbeddedResource, Resource, ResourceContents,
+    CallToolResult, ContentBlock, Resource, ResourceContents,
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
@@ -143,10 +102,46 @@ impl SmoothServer {
         let deadline = tokio::time::Instant::now() + self.state.settings.artifact_wait;
         self.await_links(&watch, deadline, true).await;
         let home = self.file_home(&ctx).await;
-        let result = self.render_task(&watch, true);
-        Ok(self.reply(result, Some(&home)).await)
+        let mut result = self.render_task(&watch, true);
+        if result.downloads_url.is_none() {
+            return Err(ToolError::Smooth(match result.status {
+                ResultStatus::Done | ResultStatus::Failed | ResultStatus::Cancelled => format!(
+                    "Task {id}'s files are not ready yet: call download_files again in a few seconds."
+                ),
+                _ => format!(
+                    "Task {id} has not ended: call get_task with task_id \"{id}\" to wait for it."
+                ),
+            }));
+        }
+        let mut content = links(&result);
+        let files = self.add_files(&mut result, Some(&home)).await.map_err(|e| {
+            ToolError::Smooth(format!(
+                "Task {id}'s files did not come back: {e}. {}",
+                retry_hint(&e, &id)
+            ))
+        })?;
+        content.extend(files);
+        Ok(structured(&result, content))
     }
 }
+
+/// Links to the recording and the downloads archive.
+fn links(result: &TaskResult) -> Vec<ContentBlock> {
+    [
+        result
+            .recording_url
+            .as_deref()
+            .and_then(|u| link(u, "recording", "video/mp4")),
+        result
+            .downloads_url
+            .as_deref()
+            .and_then(|u| link(u, "downloads", "application/zip")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 
 impl SmoothServer {
     /// A task's result with its links and, once it has ended, its files (`home`: where they
@@ -309,7 +304,7 @@ impl SmoothServer {
             links.push(ContentBlock::resource_link(
                 Resource::new(uri.clone(), shown_name.clone())
                     .with_mime_type(mime.clone())
-                    .with_size(u32::try_from(size_bytes).unwrap_or(u32::MAX)),
+                    .with_size(size_bytes),
             ));
             if pictures < MAX_PICTURES && picture_mime(&name).is_some() {
                 match picture(&archive, &name, max_image).await {

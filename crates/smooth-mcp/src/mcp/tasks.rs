@@ -480,7 +480,7 @@ impl SmoothServer {
             ended_step(&watch.id, output_truncated.then_some(cap), &task, downloads)
         };
         let elapsed = task.created_at.map(seconds_since).unwrap_or_default();
-        let result = TaskResult {
+        TaskResult {
             task_id: watch.id.clone(),
             status: if waits {
                 ResultStatus::WaitingForAnswer

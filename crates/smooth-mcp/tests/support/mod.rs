@@ -294,9 +294,10 @@ pub async fn archive_of(mock: &MockSmooth, task_id: &str) -> std::collections::B
         if f.is_dir() {
             continue;
         }
+        let name = f.name().unwrap().into_owned();
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes).unwrap();
-        files.insert(f.name().to_owned(), bytes);
+        files.insert(name, bytes);
     }
     files
 }
