@@ -4,6 +4,9 @@
 // `outputSchema`. On top of that every schema is compiled, and every structured result
 // validated, with Ajv in JSON Schema 2020-12 mode (what MCP 2025-11-25 specifies).
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -16,8 +19,13 @@ import { BIN, MOCK_FLAGS, startHttpServer } from './helpers.mjs';
 
 const TRANSPORTS = {
   async stdio() {
-    const transport = new StdioClientTransport({ command: BIN, args: MOCK_FLAGS, stderr: 'ignore' });
-    return { transport, stop: async () => {} };
+    const downloads = mkdtempSync(join(tmpdir(), 'smooth-mcp-node-'));
+    const transport = new StdioClientTransport({
+      command: BIN,
+      args: [...MOCK_FLAGS, '--downloads-dir', downloads],
+      stderr: 'ignore',
+    });
+    return { transport, stop: async () => rmSync(downloads, { recursive: true, force: true }) };
   },
   async http() {
     const server = await startHttpServer();
@@ -119,6 +127,27 @@ for (const [name, connect] of Object.entries(TRANSPORTS)) {
       assert.equal(done.status, 'done', JSON.stringify(done));
       assert.ok(done.task_id);
       assert.ok(done.output);
+    });
+
+    test("a task's files: links, a picture and an inline CSV the SDK accepts", async () => {
+      const { outputValidators } = await tools();
+      // callTool validates every content item (image, resource_link, embedded resource).
+      const result = await client.callTool({
+        name: 'run_browser_task',
+        arguments: { task: 'Get the invoice [mock:download]', screenshot: true, wait_seconds: 20 },
+      });
+      assert.notEqual(result.isError, true, JSON.stringify(result.content));
+      const validate = outputValidators.get('run_browser_task');
+      assert.ok(validate(result.structuredContent), JSON.stringify(validate.errors));
+      const names = result.structuredContent.files.map((f) => f.name).sort();
+      assert.deepEqual(names, ['invoice.pdf', 'report.csv', 'screenshot.png']);
+      const kinds = result.content.map((c) => c.type);
+      assert.equal(kinds.filter((k) => k === 'image').length, 1, kinds.join());
+      const linked = result.content.filter((c) => c.type === 'resource_link').map((c) => c.uri);
+      for (const f of result.structuredContent.files) assert.ok(linked.includes(f.uri), f.uri);
+      const csv = result.content.find((c) => c.type === 'resource');
+      assert.match(csv.resource.text, /,/);
+      assert.equal(csv.resource.mimeType, 'text/csv');
     });
 
     test('a session: open, goto, extract, evaluate_js, close', async () => {
