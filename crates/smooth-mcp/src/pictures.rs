@@ -3,7 +3,7 @@
 //!
 //! Hosts reject an image with any side over 8000 px, and a rejected image can poison the rest
 //! of the conversation; vision models see little past ~1568 px on the long side anyway. So every
-//! preview is scaled to fit [`MAX_LONG_SIDE`], flattened onto white and re-encoded as JPEG,
+//! preview is scaled to fit 1568 px, flattened onto white and re-encoded as JPEG,
 //! then shrunk further until its base64 text fits the caller's budget (`--max-image-kb`).
 //!
 //! The input comes from the agent's browser, so it is untrusted: the header is read first and
@@ -91,8 +91,8 @@ pub fn picture_mime(name: &str) -> Option<&'static str> {
     }
 }
 
-/// Decode `bytes`, refuse absurd declared dimensions BEFORE decoding, scale to fit
-/// [`MAX_LONG_SIDE`], flatten any alpha onto white and encode as JPEG; while the base64 text is
+/// Decode `bytes` (refusing absurd declared dimensions before decoding), scale to fit 1568 px
+/// on the long side, flatten any alpha onto white and encode as JPEG; while the base64 text is
 /// longer than `max_base64_bytes`, shrink (down to a floor) and try again.
 pub fn preview(bytes: &[u8], max_base64_bytes: usize) -> Result<Preview, PictureError> {
     let (width, height) = reader(bytes)?.into_dimensions().map_err(refusal)?;
