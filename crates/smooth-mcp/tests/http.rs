@@ -470,9 +470,7 @@ async fn task_files_are_resources_any_replica_reads() {
     let files = r["files"].as_array().unwrap();
     assert_eq!(files.len(), expected.len(), "{r}");
     assert!(
-        run.content
-            .iter()
-            .any(|c| c.as_image().is_some()),
+        run.content.iter().any(|c| c.as_image().is_some()),
         "the screenshot is shown"
     );
     for f in files {
@@ -484,7 +482,9 @@ async fn task_files_are_resources_any_replica_reads() {
             .expect("resources/read on the other replica");
         let bytes = match &read.contents[0] {
             ResourceContents::BlobResourceContents { blob, .. } => {
-                base64::engine::general_purpose::STANDARD.decode(blob).unwrap()
+                base64::engine::general_purpose::STANDARD
+                    .decode(blob)
+                    .unwrap()
             }
             ResourceContents::TextResourceContents { text, .. } => text.clone().into_bytes(),
             other => panic!("unexpected contents {other:?}"),

@@ -131,7 +131,12 @@ async fn files_are_saved_shown_and_never_overwritten() {
         .decode(data)
         .unwrap();
     let img = image::load_from_memory(&bytes).unwrap();
-    assert!(img.width().max(img.height()) <= 1568, "{}x{}", img.width(), img.height());
+    assert!(
+        img.width().max(img.height()) <= 1568,
+        "{}x{}",
+        img.width(),
+        img.height()
+    );
     assert!(mime_type.starts_with("image/"));
 
     // The CSV inline, the PDF not.
@@ -141,7 +146,10 @@ async fn files_are_saved_shown_and_never_overwritten() {
 
     // Asking again shows the same files and saves no copies.
     let again = server
-        .ok("get_task", json!({"task_id": id, "include_downloads": true}))
+        .ok(
+            "get_task",
+            json!({"task_id": id, "include_downloads": true}),
+        )
         .await;
     assert_eq!(again["files"], r["files"]);
     assert_eq!(files_under(&task_dir), expected);
@@ -191,11 +199,30 @@ async fn a_task_without_files_says_so() {
         .await;
     assert!(plain.get("files").is_none(), "{plain}");
     assert!(files_under(tmp.path()).is_empty());
+    // A task still running has no files yet: download_files says to wait with get_task.
+    let live = server
+        .ok(
+            "run_browser_task",
+            json!({"task": "Slow [mock:duration=30s] [mock:download]", "wait_seconds": 0}),
+        )
+        .await;
+    let live_id = live["task_id"].as_str().unwrap();
+    let err = server
+        .err("download_files", json!({"task_id": live_id}))
+        .await;
+    assert!(
+        err.contains("has not ended") && err.contains("get_task"),
+        "{err}"
+    );
+    server.ok("cancel_task", json!({"task_id": live_id})).await;
     // download_files fetches them afterwards.
     let id = plain["task_id"].as_str().unwrap();
     let later = server.ok("download_files", json!({"task_id": id})).await;
     assert_eq!(later["files"].as_array().unwrap().len(), 2, "{later}");
-    assert_eq!(files_under(&tmp.path().join(id)), archive_of(&mock, id).await);
+    assert_eq!(
+        files_under(&tmp.path().join(id)),
+        archive_of(&mock, id).await
+    );
     server.quit().await;
 }
 
@@ -225,7 +252,10 @@ async fn hostile_archives_are_refused_and_nothing_escapes() {
         assert!(step.contains(says), "{kind}: {step}");
         let id = r["task_id"].as_str().unwrap();
         let err = server.err("download_files", json!({"task_id": id})).await;
-        assert!(err.contains("refused") || err.contains("too"), "{kind}: {err}");
+        assert!(
+            err.contains("refused") || err.contains("too"),
+            "{kind}: {err}"
+        );
     }
     // Nothing was written anywhere under the temporary tree, nor at the absolute name.
     assert_eq!(files_under(tmp.path()), BTreeMap::new());

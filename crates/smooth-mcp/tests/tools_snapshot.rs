@@ -71,7 +71,9 @@ fn model_read(tools: &[Value]) -> usize {
         .map(|t| {
             t["name"].as_str().unwrap_or_default().len()
                 + t["description"].as_str().unwrap_or_default().len()
-                + serde_json::to_vec(&t["inputSchema"]).expect("serializes").len()
+                + serde_json::to_vec(&t["inputSchema"])
+                    .expect("serializes")
+                    .len()
         })
         .sum()
 }
@@ -129,7 +131,11 @@ async fn default_toolsets_list_exactly_the_default_tools() {
         "tools/list, default toolsets: {} tools, {bytes} bytes; the model reads {read}",
         default.len()
     );
-    assert!(default.len() <= MAX_DEFAULT_TOOLS, "{} tools", default.len());
+    assert!(
+        default.len() <= MAX_DEFAULT_TOOLS,
+        "{} tools",
+        default.len()
+    );
     assert!(
         read <= MODEL_READ_BUDGET,
         "the model reads {read} bytes of the default tools (budget {MODEL_READ_BUDGET})"

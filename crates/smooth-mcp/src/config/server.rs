@@ -8,13 +8,15 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use smooth_api::{ApiKey, Certificate, ClientConfig, RetryPolicy};
 
-use super::args::{AgentArgs, BrowserArgs, DownloadArgs, HttpArgs, McpTasks, OnOff, ServerArgs, Transport};
+use super::args::{
+    AgentArgs, BrowserArgs, DownloadArgs, HttpArgs, McpTasks, OnOff, ServerArgs, Transport,
+};
 use super::http::{AuthTokens, HttpConfigError, HttpOptions};
 use crate::agent_tools::{OperatorTools, OperatorToolsError};
 use crate::config_file::{self, ConfigFileError, ServerConfigFile};
 use crate::mcp::{AgentSetup, FileSettings, Proxy, Settings, TaskDefaults, Toolset};
-use smooth_api::downloads::ArchiveLimits;
 use crate::secrets::{MIN_SECRET_LEN, RedactError, Redactor, Secrets, SecretsError};
+use smooth_api::downloads::ArchiveLimits;
 
 /// Why the server cannot start with this configuration; the message names what to change.
 #[derive(Debug, thiserror::Error)]

@@ -42,10 +42,7 @@ fn parse(uri: &str) -> Option<(String, String)> {
 }
 
 pub(super) fn template() -> ResourceTemplate {
-    let mut t = ResourceTemplate::new(
-        format!("{PREFIX}{{task_id}}/files/{{name}}"),
-        "task-file",
-    );
+    let mut t = ResourceTemplate::new(format!("{PREFIX}{{task_id}}/files/{{name}}"), "task-file");
     t.title = Some("A file a browser task produced".into());
     t.description = Some(
         "Files a Smooth task downloaded or captured, while Smooth keeps them (24 hours).".into(),

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rmcp::handler::server::common::schema_for_output;
-use rmcp::model::{
-    CallToolResult, ContentBlock, Resource, ResourceContents,
-};
+use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
@@ -65,7 +63,8 @@ pub(super) struct Delivered {
 
 /// Files already saved by this process, by task id: a second result for the same task
 /// shows them again instead of saving copies.
-pub(super) type SavedFiles = parking_lot::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Delivered>>>>;
+pub(super) type SavedFiles =
+    parking_lot::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Delivered>>>>;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -99,27 +98,31 @@ impl SmoothServer {
                 .await
                 .map_err(|e| ToolError::upstream(&e, &format!("reading task {id}")))?;
         }
+        if !watch.state().is_terminal() {
+            return Err(ToolError::Smooth(format!(
+                "Task {id} has not ended: call get_task with task_id \"{id}\" to wait for it; its \
+                 files come with its result."
+            )));
+        }
         let deadline = tokio::time::Instant::now() + self.state.settings.artifact_wait;
         self.await_links(&watch, deadline, true).await;
-        let home = self.file_home(&ctx).await;
         let mut result = self.render_task(&watch, true);
         if result.downloads_url.is_none() {
-            return Err(ToolError::Smooth(match result.status {
-                ResultStatus::Done | ResultStatus::Failed | ResultStatus::Cancelled => format!(
-                    "Task {id}'s files are not ready yet: call download_files again in a few seconds."
-                ),
-                _ => format!(
-                    "Task {id} has not ended: call get_task with task_id \"{id}\" to wait for it."
-                ),
-            }));
+            return Err(ToolError::Smooth(format!(
+                "Task {id}'s files are not ready yet: call download_files again in a few seconds."
+            )));
         }
+        let home = self.file_home(&ctx).await;
         let mut content = links(&result);
-        let files = self.add_files(&mut result, Some(&home)).await.map_err(|e| {
-            ToolError::Smooth(format!(
-                "Task {id}'s files did not come back: {e}. {}",
-                retry_hint(&e, &id)
-            ))
-        })?;
+        let files = self
+            .add_files(&mut result, Some(&home))
+            .await
+            .map_err(|e| {
+                ToolError::Smooth(format!(
+                    "Task {id}'s files did not come back: {e}. {}",
+                    retry_hint(&e, &id)
+                ))
+            })?;
         content.extend(files);
         Ok(structured(&result, content))
     }
@@ -142,11 +145,14 @@ fn links(result: &TaskResult) -> Vec<ContentBlock> {
     .collect()
 }
 
-
 impl SmoothServer {
     /// A task's result with its links and, once it has ended, its files (`home`: where they
     /// go; `None` when they were not asked for). Files that cannot be had leave a note.
-    pub(super) async fn reply(&self, mut result: TaskResult, home: Option<&FileHome>) -> CallToolResult {
+    pub(super) async fn reply(
+        &self,
+        mut result: TaskResult,
+        home: Option<&FileHome>,
+    ) -> CallToolResult {
         let mut content = links(&result);
         match self.add_files(&mut result, home).await {
             Ok(files) => content.extend(files),
@@ -247,7 +253,8 @@ impl SmoothServer {
                     .clone();
                 cell.get_or_try_init(|| async {
                     let archive = client.fetch_archive(url, &files.limits).await?;
-                    let (archive, dir, saved) = save(archive, task_id, base, fallback.as_deref()).await?;
+                    let (archive, dir, saved) =
+                        save(archive, task_id, base, fallback.as_deref()).await?;
                     Ok(self.present(task_id, archive, Some((dir, saved))).await)
                 })
                 .await
@@ -312,7 +319,9 @@ impl SmoothServer {
                         pictures += 1;
                         extras.push(block);
                     }
-                    Err(e) => tracing::warn!(task = %task_id, file = %name, error = %e, "picture not shown"),
+                    Err(e) => {
+                        tracing::warn!(task = %task_id, file = %name, error = %e, "picture not shown")
+                    }
                 }
             } else if is_text(&mime) && size_bytes <= text_cap as u64 {
                 if let Some(text) = archive
@@ -344,7 +353,9 @@ impl SmoothServer {
 fn retry_hint(e: &DownloadError, task_id: &str) -> String {
     if matches!(
         e,
-        DownloadError::Refused { .. } | DownloadError::TooLarge { .. } | DownloadError::Damaged { .. }
+        DownloadError::Refused { .. }
+            | DownloadError::TooLarge { .. }
+            | DownloadError::Damaged { .. }
     ) {
         "The archive stays available at downloads_url for 24 hours.".to_owned()
     } else {

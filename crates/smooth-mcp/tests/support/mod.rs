@@ -272,7 +272,10 @@ pub fn text(r: &CallToolResult) -> String {
 
 /// The files of a task's downloads archive, fetched from the mock the way Smooth serves
 /// them (the task with the test key, the archive without it).
-pub async fn archive_of(mock: &MockSmooth, task_id: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+pub async fn archive_of(
+    mock: &MockSmooth,
+    task_id: &str,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
     use std::io::Read;
     let http = reqwest::Client::new();
     let task: Value = http
