@@ -460,6 +460,17 @@ impl MockSmooth {
         self.inner.reset();
     }
 
+    /// Every task and session id created so far, oldest first (also those a
+    /// [`MockSmooth::restart`] forgot): what a client must never lose track of.
+    pub fn created_tasks(&self) -> Vec<String> {
+        self.inner.world().created.clone()
+    }
+
+    /// The injected faults that have not fired all their times yet.
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        self.inner.faults()
+    }
+
     /// Simulates a restart that forgets every task and session: from now on they are
     /// unknown (404). Profiles, files and extensions stay.
     pub fn restart(&self) {

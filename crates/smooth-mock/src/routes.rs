@@ -781,6 +781,7 @@ async fn create_task(State(inner): State<Shared>, body: Bytes) -> Res {
     let mut task = Task::new(id.clone(), seq, valid.spec, now, &inner.cfg);
     task.advance(now, &env, &mut world.profiles);
     let body = task.to_json(now, &env, None, false);
+    world.created.push(id.clone());
     world.tasks.insert(id, task);
     Ok(ok(body))
 }
