@@ -41,8 +41,8 @@ struct Scenario {
     /// Results that carried a task or session id.
     results: usize,
     session: String,
-    /// The highest poll rate seen for one task, in polls per poll interval.
-    worst_rate: f64,
+    /// The highest poll rate measured for one task, in polls per poll interval.
+    worst_rate: Option<f64>,
     /// Smooth is down at shutdown: the session must be named as left open.
     down_at_shutdown: bool,
 }
@@ -80,7 +80,7 @@ impl Scenario {
             errors: vec![],
             results: 0,
             session: String::new(),
-            worst_rate: 0.0,
+            worst_rate: None,
             down_at_shutdown: false,
         };
         s.session = s.create_ok("open_session", json!({})).await["session_id"]
@@ -130,8 +130,10 @@ impl Scenario {
 
     /// A task run to its end; its result must come back despite the faults.
     async fn run_to_end(&mut self, task: &str) -> Value {
+        self.creates += 1;
         let r = self
-            .create_ok(
+            .paced(
+                None,
                 "run_browser_task",
                 json!({"task": task, "wait_seconds": 30}),
             )
@@ -162,7 +164,8 @@ impl Scenario {
             "{}: {polls} polls of {id} in {intervals:.0} poll intervals",
             self.name
         );
-        self.worst_rate = self.worst_rate.max(polls as f64 / intervals.max(1.0));
+        let rate = polls as f64 / intervals.max(1.0);
+        self.worst_rate = Some(self.worst_rate.map_or(rate, |w| w.max(rate)));
         out
     }
 
@@ -171,7 +174,6 @@ impl Scenario {
         let name = self.name;
         // Still answering other calls.
         self.ok("list_sessions", json!({})).await;
-        let requests = self.mock.requests().len();
         let posts = self.mock.count("POST", "/task");
         assert_eq!(posts, self.creates, "{name}: one POST /task per call");
         let created = self.mock.created_tasks();
@@ -197,6 +199,10 @@ impl Scenario {
                 "{name}: an error without a next step: {e}"
             );
         }
+        let stdout = self.server.stdout.clone();
+        let (status, stderr) = self.server.quit().await;
+        // Counted after shutdown, so closing the session is included.
+        let requests = self.mock.requests().len();
         let fired = self.shots
             - self
                 .mock
@@ -204,8 +210,6 @@ impl Scenario {
                 .iter()
                 .map(|f| f.times)
                 .sum::<usize>();
-        let stdout = self.server.stdout.clone();
-        let (status, stderr) = self.server.quit().await;
         assert!(status.success(), "{name}: exit {status:?}\n{stderr}");
         let stdout = String::from_utf8_lossy(&stdout.lock().unwrap()).into_owned();
         for out in [&stdout, &stderr].into_iter().chain(&self.told) {
@@ -224,13 +228,14 @@ impl Scenario {
             "{name}: session {session} closed: {closed}, reported as left open: {reported}\n{stderr}"
         );
         println!(
-            "| {name} | {} | {fired} | {requests} | {:.2} | {} of {} created | {} | {:.0} |",
+            "| {name} | {} | {fired} | {requests} | {} | {} | all {} | {} | {posts} / {} |",
             self.injected,
-            self.worst_rate,
+            self.worst_rate
+                .map_or("—".to_owned(), |r| format!("{r:.2}")),
             self.results,
             created.len(),
             self.errors.len(),
-            posts as f64 / self.creates as f64,
+            self.creates,
         );
     }
 }
@@ -318,7 +323,7 @@ async fn lost_creation(mut s: Scenario, fault: Fault) {
     assert!(e.contains("live_url") && e.contains("get_task") && e.contains("cancel_task"));
     // Tasks this server already knows (the live one, the session) are not candidates.
     assert_eq!(e.matches("task_id \"").count(), 1, "{e}");
-    let r = s.ok("get_task", get(&id, 30)).await;
+    let r = s.paced(Some(&id), "get_task", get(&id, 30)).await;
     assert_eq!(r["status"], "done");
     s.finish().await;
 }
