@@ -27,6 +27,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.smooth.sh/api/v1";
 const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// How many of the newest tasks are read to find one whose creation answer was lost.
 const CANDIDATES: u32 = 32;
+/// A cut connection can come back before Smooth has stored the task it is creating: the
+/// account's tasks are listed only after this pause (rare, and cheap next to a task started
+/// twice on a wrong "not created").
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// This library's product token, sent after the caller's own ([`ClientConfig::user_agent`]).
 const USER_AGENT: &str = concat!("smooth-api/", env!("CARGO_PKG_VERSION"));
@@ -263,6 +267,7 @@ impl SmoothClient {
     /// The tasks created since `since` (unix seconds), for a creation whose answer was lost.
     async fn unconfirmed(&self, cause: SmoothError, since: f64) -> SmoothError {
         tracing::warn!(error = %cause, "the answer to POST /task was lost; listing the account's new tasks");
+        tokio::time::sleep(SETTLE).await;
         let (candidates, lookup_failed) = match self.list_tasks(None, Some(CANDIDATES)).await {
             // A task without a creation time cannot be placed in the window: left out.
             Ok(list) => (
