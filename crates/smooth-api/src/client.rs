@@ -22,6 +22,16 @@ use crate::types::{
 /// Smooth's hosted API.
 pub const DEFAULT_BASE_URL: &str = "https://api.smooth.sh/api/v1";
 
+/// How far Smooth's clock may be behind ours when placing a task in the window of a lost
+/// `POST /task` answer (`created_at` is also cut to whole seconds).
+const CLOCK_SKEW: Duration = Duration::from_secs(5);
+/// How many of the newest tasks are read to find one whose creation answer was lost.
+const CANDIDATES: u32 = 32;
+/// A cut connection can come back before Smooth has stored the task it is creating: the
+/// account's tasks are listed only after this pause (rare, and cheap next to a task started
+/// twice on a wrong "not created").
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// This library's product token, sent after the caller's own ([`ClientConfig::user_agent`]).
 const USER_AGENT: &str = concat!("smooth-api/", env!("CARGO_PKG_VERSION"));
 
@@ -236,9 +246,44 @@ impl SmoothClient {
     }
 
     /// `POST /task`: starts a task, or with `task: None` opens a session. Never repeated
-    /// once sent.
+    /// once sent. When the request left but its answer was lost, the account's tasks
+    /// created since just before it are listed and returned as
+    /// [`SmoothError::CreationUnconfirmed`]: one of them may be this task.
     pub async fn create_task(&self, req: &TaskRequest) -> Result<TaskResponse, SmoothError> {
-        self.post_json(&["task"], req, Repeat::OnlyIfUnsent).await
+        let since = unix_now() - CLOCK_SKEW.as_secs_f64();
+        let body = serde_json::to_value(req).map_err(|e| SmoothError::Decode(e.to_string()))?;
+        let url = self.url(&["task"], &[]);
+        match self
+            .attempts(Method::POST, url, Body::Json(body), Repeat::OnlyIfUnsent)
+            .await
+        {
+            Ok(task) => Ok(task),
+            Err(f) if !f.unsent && f.error.answer_lost() => {
+                Err(self.unconfirmed(f.error, since).await)
+            }
+            Err(f) => Err(f.error),
+        }
+    }
+
+    /// The tasks created since `since` (unix seconds), for a creation whose answer was lost.
+    async fn unconfirmed(&self, cause: SmoothError, since: f64) -> SmoothError {
+        tracing::warn!(error = %cause, "the answer to POST /task was lost; listing the account's new tasks");
+        tokio::time::sleep(SETTLE).await;
+        let (candidates, lookup_failed) = match self.list_tasks(None, Some(CANDIDATES)).await {
+            // A task without a creation time cannot be placed in the window: left out.
+            Ok(list) => (
+                list.into_iter()
+                    .filter(|t| t.created_at.is_some_and(|at| at >= since))
+                    .collect(),
+                None,
+            ),
+            Err(e) => (Vec::new(), Some(Box::new(e))),
+        };
+        SmoothError::CreationUnconfirmed {
+            cause: Box::new(cause),
+            candidates,
+            lookup_failed,
+        }
     }
 
     /// `GET /task`: tasks and sessions of the account, newest first; `before` is unix seconds.
@@ -420,7 +465,28 @@ impl SmoothClient {
         body: Body,
         repeat: Repeat,
     ) -> Result<T, SmoothError> {
-        let key = self.key.as_ref().ok_or(SmoothError::MissingKey)?.header()?;
+        self.attempts(method, url, body, repeat)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    /// [`Self::call`], keeping whether the last attempt left this machine.
+    async fn attempts<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body,
+        repeat: Repeat,
+    ) -> Result<T, Failure> {
+        let key = self
+            .key
+            .as_ref()
+            .ok_or(SmoothError::MissingKey)
+            .and_then(ApiKey::header)
+            .map_err(|error| Failure {
+                error,
+                unsent: true,
+            })?;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
@@ -445,7 +511,6 @@ impl SmoothClient {
                 tracing::debug!(path = %url.path(), error = %e.error, ?after, "retrying Smooth request");
             })
             .await
-            .map_err(|f| f.error)
     }
 
     async fn send_once<T: DeserializeOwned>(
@@ -501,6 +566,12 @@ impl SmoothClient {
             .map_err(|e| Failure::sent(SmoothError::Decode(e.to_string())))?;
         Ok(envelope.r)
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Every successful answer is wrapped: `{"r": ...}`.

@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::TaskResponse;
+
 /// What went wrong talking to Smooth. Messages never contain the API key or request bodies.
 #[derive(Debug, thiserror::Error)]
 pub enum SmoothError {
@@ -31,6 +33,22 @@ pub enum SmoothError {
     /// The answer was not the JSON this client expects (or a request could not be encoded).
     #[error("Smooth sent a response this client could not read: {0}")]
     Decode(String),
+    /// `POST /task` was sent but its answer was lost (cut connection, timeout, unreadable
+    /// body), so nobody knows whether the task exists. It is never sent again (that could
+    /// start and bill it twice). Instead the account's tasks created since just before the
+    /// request were listed: `candidates` (newest first), any of which may be it, or may
+    /// have been started elsewhere on the account (Smooth's list carries no task text).
+    /// [`Watcher::start`](crate::watch::Watcher::start) leaves out the tasks this process
+    /// already knows.
+    #[error("Smooth's answer to creating the task was lost ({cause})")]
+    CreationUnconfirmed {
+        /// How the answer was lost.
+        cause: Box<SmoothError>,
+        /// Tasks of the account created in the window, newest first.
+        candidates: Vec<TaskResponse>,
+        /// Why the account's tasks could not be listed, when they could not.
+        lookup_failed: Option<Box<SmoothError>>,
+    },
 }
 
 /// Why [`SmoothClient::new`](crate::SmoothClient::new) (or [`normalize_base_url`](crate::normalize_base_url))
@@ -59,7 +77,8 @@ impl SmoothError {
         match self {
             Self::Transport(_) | Self::Timeout => true,
             Self::Api { status, .. } => *status == 429 || *status >= 500,
-            Self::MissingKey | Self::Decode(_) => false,
+            // A lost creation answer must never lead to a second `POST /task`.
+            Self::MissingKey | Self::Decode(_) | Self::CreationUnconfirmed { .. } => false,
         }
     }
 
@@ -69,6 +88,15 @@ impl SmoothError {
             Self::Api { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    /// The request left this machine but no readable answer came back: what was asked may
+    /// or may not have happened. A 504 is a gateway that gave up waiting for Smooth.
+    pub(crate) fn answer_lost(&self) -> bool {
+        matches!(
+            self,
+            Self::Transport(_) | Self::Timeout | Self::Decode(_) | Self::Api { status: 504, .. }
+        )
     }
 
     pub(crate) fn retry_after(&self) -> Option<Duration> {

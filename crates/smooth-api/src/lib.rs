@@ -7,10 +7,14 @@
 //! * [`SmoothClient`] speaks the REST API: one method per endpoint, typed requests and
 //!   answers, errors that never contain the key, and retries of what is safe to repeat
 //!   (reads, deletes, events that carry their own id; a new task only if the connection
-//!   failed before anything was sent, because a task started twice is paid twice).
+//!   failed before anything was sent, because a task started twice is paid twice). When the
+//!   answer to a sent `POST /task` is lost, the error names the account's tasks created in
+//!   that moment instead ([`SmoothError::CreationUnconfirmed`]).
 //! * [`watch::Watcher`] follows live tasks: one poller per task, however many callers wait
 //!   on it, that reads the task's events, files each action result under the event that
-//!   asked for it, and stops when nobody is waiting or the task has ended.
+//!   asked for it, and stops when nobody is waiting or the task has ended. It asks again at
+//!   once only after news, backs off while Smooth fails, and retries a few unreadable
+//!   answers before giving up.
 //!
 //! # Run a task and wait for its result
 //!

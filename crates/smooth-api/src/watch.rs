@@ -8,7 +8,7 @@
 //! interval, while somebody is interested and a link they want (recording, downloads) has
 //! not appeared yet: Smooth fills those in a little after the end. Knows nothing of MCP.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -29,6 +29,12 @@ use crate::{
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(10);
 /// A watch nobody has used this long is dropped (a later call replays the task's events).
 const FORGET_UNUSED: Duration = Duration::from_secs(3600);
+/// How long the ids of tasks this process created are remembered, so a lost creation
+/// answer does not name them as candidates (far longer than any request can take).
+const REMEMBER_CREATED: Duration = Duration::from_secs(3600);
+/// Unreadable poll answers (truncated, mis-shaped) in a row before the poller gives up:
+/// one is a glitch worth retrying, a run of them means Smooth changed its API.
+const MAX_UNREADABLE: u32 = 5;
 
 /// Which task, for whom: holding an id proves nothing about whose task it is.
 type WatchKey = (Option<AccountId>, String);
@@ -44,6 +50,9 @@ struct WatcherInner {
     tool_answer_timeout: Duration,
     tasks: Mutex<HashMap<WatchKey, Arc<TaskWatch>>>,
     last_sweep: Mutex<Instant>,
+    /// Tasks this process created, oldest first (kept [`REMEMBER_CREATED`]; the registry
+    /// forgets ended tasks at once).
+    created: Mutex<VecDeque<(Instant, WatchKey)>>,
 }
 
 impl Watcher {
@@ -56,11 +65,14 @@ impl Watcher {
                 tool_answer_timeout,
                 tasks: Mutex::new(HashMap::new()),
                 last_sweep: Mutex::new(Instant::now()),
+                created: Mutex::new(VecDeque::new()),
             }),
         }
     }
 
-    /// Creates a task (or session) and starts watching it. `POST /task` is never repeated.
+    /// Creates a task (or session) and starts watching it. `POST /task` is never repeated;
+    /// when its answer is lost, the error ([`SmoothError::CreationUnconfirmed`]) names the
+    /// account's new tasks that no call of this process knows.
     /// `tools` says which agent tool calls to expect and who answers them.
     pub async fn start(
         &self,
@@ -68,7 +80,23 @@ impl Watcher {
         req: &TaskRequest,
         tools: AgentTools,
     ) -> Result<Arc<TaskWatch>, SmoothError> {
-        let created = client.create_task(req).await?;
+        let created = match client.create_task(req).await {
+            Ok(created) => created,
+            Err(SmoothError::CreationUnconfirmed {
+                cause,
+                mut candidates,
+                lookup_failed,
+            }) => {
+                candidates.retain(|t| !self.knows(client.account(), &t.id));
+                return Err(SmoothError::CreationUnconfirmed {
+                    cause,
+                    candidates,
+                    lookup_failed,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        self.remember_created(client.account(), &created.id);
         let watch = self.watch(client, &created.id);
         // A fresh id: nobody can have set the tools before.
         let _ = watch.tools.set(tools);
@@ -102,6 +130,24 @@ impl Watcher {
                 })
             })
             .clone()
+    }
+
+    fn remember_created(&self, account: Option<AccountId>, id: &str) {
+        let mut created = lock(&self.inner.created);
+        while created
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() > REMEMBER_CREATED)
+        {
+            created.pop_front();
+        }
+        created.push_back((Instant::now(), (account, id.to_owned())));
+    }
+
+    /// Whether a call of this process created or follows this task.
+    fn knows(&self, account: Option<AccountId>, id: &str) -> bool {
+        let key = (account, id.to_owned());
+        lock(&self.inner.tasks).contains_key(&key)
+            || lock(&self.inner.created).iter().any(|(_, k)| *k == key)
     }
 
     /// Drops watches of tasks nobody has looked at for a long time (tasks abandoned while
@@ -365,6 +411,7 @@ impl TaskWatch {
 
     async fn poll_loop(self: Arc<Self>) {
         let mut backoff = self.poll_interval;
+        let mut unreadable = 0;
         loop {
             if !self.wanted() {
                 self.polling.store(false, Ordering::SeqCst);
@@ -398,13 +445,24 @@ impl TaskWatch {
             match self.client.get_task(&self.id, cursor, downloads).await {
                 Ok(resp) => {
                     backoff = self.poll_interval;
+                    unreadable = 0;
                     let ended = resp.status.is_terminal();
+                    // Only news: an answer repeating events already seen is no reason to
+                    // ask again at once (that would spin while Smooth repeats itself).
                     if self.absorb(resp) && !ended {
-                        continue; // events came: there may be more right behind them
+                        continue; // new events came: there may be more right behind them
                     }
                     if !ended {
                         self.pause(self.poll_interval).await;
                     }
+                }
+                // A truncated or mis-shaped answer may be a glitch on the way: retried with
+                // backoff like a 5xx, but only a few times in a row.
+                Err(e @ SmoothError::Decode(_)) if unreadable < MAX_UNREADABLE => {
+                    unreadable += 1;
+                    tracing::debug!(task = ?self.id, error = %e, unreadable, "unreadable poll answer");
+                    self.pause(backoff).await;
+                    backoff = (backoff * 2).min(MAX_ERROR_BACKOFF);
                 }
                 Err(e) if e.is_transient() => {
                     tracing::debug!(task = ?self.id, error = %e, "transient poll error");
@@ -447,21 +505,27 @@ impl TaskWatch {
         }
     }
 
-    /// Takes in a response; `true` when it carried events.
+    /// Takes in a response; `true` when it carried events not seen before.
     fn absorb(self: &Arc<Self>, mut resp: TaskResponse) -> bool {
         let events = resp.events.take().unwrap_or_default();
-        let had_events = !events.is_empty();
+        let mut news = false;
         let mut tool_calls = Vec::new();
         {
             let mut st = self.state();
             for ev in events {
+                let before = st.cursor;
                 if let Some(ts) = ev.timestamp {
                     st.cursor = st.cursor.max(ts);
                 }
-                let Some(id) = ev.id.clone() else { continue };
+                let Some(id) = ev.id.clone() else {
+                    // Without an id, only a later timestamp tells news from a repeat.
+                    news |= ev.timestamp.is_some_and(|ts| ts > before);
+                    continue;
+                };
                 if !st.seen.insert(id.clone()) {
                     continue;
                 }
+                news = true;
                 if ev.name == "tool_call" {
                     tool_calls.push(ev);
                 } else if let Some(slot) = st.actions.get_mut(&id) {
@@ -487,7 +551,7 @@ impl TaskWatch {
             self.on_tool_call(call);
         }
         self.notify();
-        had_events
+        news
     }
 
     pub(crate) fn notify(&self) {

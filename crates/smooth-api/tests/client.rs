@@ -130,3 +130,85 @@ async fn an_unreachable_api_is_a_transport_error_without_secrets() {
     assert!(matches!(e, SmoothError::Transport(_)), "{e:?}");
     assert!(!format!("{e} {e:?}").contains("very-secret"));
 }
+
+fn candidates(e: &SmoothError) -> Vec<String> {
+    match e {
+        SmoothError::CreationUnconfirmed { candidates, .. } => {
+            candidates.iter().map(|t| t.id.clone()).collect()
+        }
+        other => panic!("expected CreationUnconfirmed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_lost_creation_answer_names_the_new_task_and_is_not_repeated() {
+    use smooth_mock::FaultMode;
+    let (mock, client) = setup().await;
+    for mode in [
+        FaultMode::ResetAfter,
+        FaultMode::Truncate,
+        FaultMode::Malformed,
+        FaultMode::WrongShape,
+    ] {
+        let posts = mock.count("POST", "/task");
+        mock.inject_fault(Fault::broken("POST", "/task", mode));
+        let e = client.create_task(&task()).await.unwrap_err();
+        assert_eq!(
+            mock.count("POST", "/task"),
+            posts + 1,
+            "{mode:?}: sent once"
+        );
+        let ids = candidates(&e);
+        let newest = client.list_tasks(None, Some(1)).await.unwrap()[0]
+            .id
+            .clone();
+        assert_eq!(ids.first(), Some(&newest), "{mode:?}: {e}");
+        // The window starts a few seconds before the request: older tasks of this test may
+        // be named too (the watcher leaves out the ones it knows), never as certain.
+        assert!(
+            !e.is_transient(),
+            "{mode:?}: never a reason to send it again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_creation_answer_names_the_task() {
+    let mock = MockSmooth::start(MockConfig::default()).await.unwrap();
+    let client = SmoothClient::new(ClientConfig {
+        base_url: mock.base_url(),
+        api_key: ApiKey::new("k"),
+        request_timeout: Duration::from_millis(500),
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    mock.inject_fault(
+        Fault::broken("POST", "/task", smooth_mock::FaultMode::StallAfter)
+            .with_delay(Duration::from_secs(2)),
+    );
+    let e = client.create_task(&task()).await.unwrap_err();
+    assert!(
+        matches!(&e, SmoothError::CreationUnconfirmed { cause, .. } if matches!(**cause, SmoothError::Timeout)),
+        "{e:?}"
+    );
+    assert_eq!(candidates(&e).len(), 1);
+    assert_eq!(mock.count("POST", "/task"), 1);
+}
+
+#[tokio::test]
+async fn a_reset_before_the_task_was_made_names_no_candidate() {
+    let (mock, client) = setup().await;
+    mock.inject_fault(Fault::broken(
+        "POST",
+        "/task",
+        smooth_mock::FaultMode::ResetBefore,
+    ));
+    let e = client.create_task(&task()).await.unwrap_err();
+    assert!(candidates(&e).is_empty(), "{e}");
+    assert_eq!(mock.count("POST", "/task"), 1);
+    assert_eq!(
+        mock.count("GET", "/task"),
+        1,
+        "one look at the account's tasks"
+    );
+}

@@ -121,3 +121,131 @@ async fn action_results_reach_their_waiters_under_long_poll() {
     drop(interest);
     mock.shutdown().await;
 }
+
+/// A session with one finished action, so every poll answer has an event to repeat.
+async fn session_with_an_event(
+    client: &SmoothClient,
+    watcher: &Watcher,
+) -> Arc<smooth_api::watch::TaskWatch> {
+    let session = watcher
+        .start(client, &TaskRequest::default(), AgentTools::default())
+        .await
+        .unwrap();
+    let mut interest = session.interest();
+    let id = session
+        .send_action(
+            "browser_action",
+            json!({"name": "evaluate_js", "input": {"js": "1 + 1"}}),
+        )
+        .await
+        .unwrap();
+    interest
+        .until(Instant::now() + Duration::from_secs(10), |st| {
+            st.action_result(&id).cloned()
+        })
+        .await
+        .expect("the action's result arrives");
+    session
+}
+
+#[tokio::test]
+async fn answers_that_only_repeat_seen_events_are_paced_not_repolled_at_once() {
+    let (mock, client, watcher) = setup(MockConfig {
+        waiting: Duration::from_millis(10),
+        ..MockConfig::default()
+    })
+    .await;
+    let session = session_with_an_event(&client, &watcher).await;
+    let path = format!("/task/{}", session.id);
+    mock.inject_fault(
+        smooth_mock::Fault::broken("GET", &path, smooth_mock::FaultMode::ReplayEvents)
+            .with_times(usize::MAX),
+    );
+    let before = mock.count("GET", &path);
+    let started = Instant::now();
+    let mut interest = session.interest();
+    // Ten poll intervals of interest; a poller that re-polls on repeats makes thousands.
+    interest
+        .until(started + Duration::from_secs(1), |_| None::<()>)
+        .await;
+    let polls = mock.count("GET", &path) - before;
+    let intervals = started.elapsed().as_secs_f64() / 0.1;
+    assert!(
+        (polls as f64) <= intervals + 3.0,
+        "{polls} polls in {intervals:.0} poll intervals"
+    );
+    assert!(session.state().fatal.is_none());
+}
+
+#[tokio::test]
+async fn a_truncated_or_mis_shaped_poll_answer_is_retried_not_fatal() {
+    let (mock, client, watcher) = setup(MockConfig {
+        waiting: Duration::from_millis(10),
+        run_time: Duration::from_millis(300),
+        ..MockConfig::default()
+    })
+    .await;
+    let req = TaskRequest {
+        task: Some("glitchy".into()),
+        ..TaskRequest::default()
+    };
+    let watch = watcher
+        .start(&client, &req, AgentTools::default())
+        .await
+        .unwrap();
+    let path = format!("/task/{}", watch.id);
+    for mode in [
+        smooth_mock::FaultMode::Truncate,
+        smooth_mock::FaultMode::Malformed,
+        smooth_mock::FaultMode::WrongShape,
+    ] {
+        mock.inject_fault(smooth_mock::Fault::broken("GET", &path, mode));
+    }
+    let ended = watch
+        .interest()
+        .until(Instant::now() + Duration::from_secs(20), |st| {
+            (st.is_terminal() || st.fatal.is_some()).then(|| st.fatal.is_none())
+        })
+        .await;
+    assert_eq!(
+        ended,
+        Some(true),
+        "the task's end was seen despite three bad answers"
+    );
+}
+
+#[tokio::test]
+async fn a_run_of_unreadable_poll_answers_stops_the_watch() {
+    let (mock, client, watcher) = setup(MockConfig {
+        waiting: Duration::from_millis(10),
+        run_time: Duration::from_secs(60),
+        ..MockConfig::default()
+    })
+    .await;
+    let req = TaskRequest {
+        task: Some("api changed".into()),
+        ..TaskRequest::default()
+    };
+    let watch = watcher
+        .start(&client, &req, AgentTools::default())
+        .await
+        .unwrap();
+    let path = format!("/task/{}", watch.id);
+    mock.inject_fault(
+        smooth_mock::Fault::broken("GET", &path, smooth_mock::FaultMode::WrongShape)
+            .with_times(usize::MAX),
+    );
+    let fatal = watch
+        .interest()
+        .until(Instant::now() + Duration::from_secs(30), |st| {
+            st.fatal.clone()
+        })
+        .await
+        .expect("gives up");
+    assert!(
+        matches!(*fatal, smooth_api::SmoothError::Decode(_)),
+        "{fatal}"
+    );
+    // The first answer plus the bounded retries, not one per millisecond.
+    assert_eq!(mock.count("GET", &path), 6);
+}

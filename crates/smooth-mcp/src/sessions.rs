@@ -164,14 +164,25 @@ impl Sessions {
             count = entries.len(),
             "closing the sessions this server opened"
         );
-        let closes = entries.iter().map(|e| close(&e.watch));
-        match tokio::time::timeout(bound, futures::future::join_all(closes)).await {
-            Ok(results) => results.iter().filter(|r| r.is_ok()).count(),
-            Err(_) => {
-                tracing::warn!("gave up closing sessions after {bound:?}");
-                0
+        // Every session is either closed or named as left open: it costs money until closed.
+        let closes = entries.iter().map(|e| async move {
+            match tokio::time::timeout(bound, close(&e.watch)).await {
+                Ok(Ok(())) => true,
+                Ok(Err(err)) => {
+                    tracing::warn!(session = %e.watch.id, error = %err, "could not close a session at shutdown: it may still be open and cost money (close it at https://app.smooth.sh)");
+                    false
+                }
+                Err(_) => {
+                    tracing::warn!(session = %e.watch.id, "gave up closing a session at shutdown after {bound:?}: it may still be open and cost money (close it at https://app.smooth.sh)");
+                    false
+                }
             }
-        }
+        });
+        futures::future::join_all(closes)
+            .await
+            .into_iter()
+            .filter(|closed| *closed)
+            .count()
     }
 }
 

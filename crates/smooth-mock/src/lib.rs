@@ -58,14 +58,14 @@
 //!   source of timestamp collisions. Events are never given a millisecond a client has
 //!   already been shown, so a strictly-after `event_t` cursor loses nothing.
 //! * A control surface lives under `/_mock/` (no API key, not recorded):
-//!   `GET /_mock/requests`, `POST|GET /_mock/faults`, `POST /_mock/reset`,
+//!   `GET /_mock/requests`, `POST|GET /_mock/faults`, `POST /_mock/reset`, `POST /_mock/restart`,
 //!   `GET /_mock/tasks/{id}`. The same is available in-process on [`MockSmooth`]
 //!   ([`MockSmooth::requests`], [`MockSmooth::inject_fault`] with a [`Fault`], ...).
 //!
 //! # Modules
 //!
 //! * this file: [`MockSmooth`] (start, inspect, stop), [`MockConfig`] (timings, limits),
-//!   [`Fault`] (injected errors and delays), [`RecordedRequest`], [`serve_until`].
+//!   [`Fault`] and [`FaultMode`] (injected errors, delays, resets, spoiled answers), [`RecordedRequest`], [`serve_until`].
 //! * `routes`: the HTTP surface — auth, envelopes, errors, faults, long-polls.
 //! * `state`: the world of tasks, sessions, profiles, files and extensions, and each
 //!   task's timeline.
@@ -168,6 +168,42 @@ pub struct Fault {
     /// Hold the request this long before answering (`delay_ms` on the wire).
     #[serde(default, rename = "delay_ms", with = "duration_ms")]
     pub delay: Duration,
+    /// What the fault does (default: answer `status`).
+    #[serde(default)]
+    pub mode: FaultMode,
+}
+
+/// How an injected fault breaks an exchange. Only [`FaultMode::Status`] and
+/// [`FaultMode::ResetBefore`] leave the request unprocessed; the others let the mock act on
+/// it (a `POST /task` creates the task) and then spoil the answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultMode {
+    /// Answer `status` with an error body (after `delay`).
+    #[default]
+    Status,
+    /// Read the request, then cut the connection without acting on it.
+    ResetBefore,
+    /// Act on the request, then cut the connection instead of answering.
+    ResetAfter,
+    /// Act on the request, then hold the answer for `delay` (past the client's timeout).
+    StallAfter,
+    /// Act on the request; answer with the first half of the body.
+    Truncate,
+    /// Act on the request; answer 200 with a body that is not JSON.
+    Malformed,
+    /// Act on the request; answer valid JSON of the wrong shape (no `r` envelope).
+    WrongShape,
+    /// `GET /task/{id}`: answer every event from the start (ignoring `event_t`), in reverse
+    /// order and then again: events delivered twice and out of order, at once.
+    ReplayEvents,
+}
+
+impl FaultMode {
+    /// Whether the mock acts on the request before the fault spoils the answer.
+    pub(crate) fn processes(self) -> bool {
+        !matches!(self, FaultMode::Status | FaultMode::ResetBefore)
+    }
 }
 
 fn one() -> usize {
@@ -204,6 +240,15 @@ impl Fault {
             retry_after: None,
             detail: None,
             delay: Duration::ZERO,
+            mode: FaultMode::Status,
+        }
+    }
+
+    /// A fault breaking `method path` once as `mode` describes.
+    pub fn broken(method: &str, path: &str, mode: FaultMode) -> Fault {
+        Fault {
+            mode,
+            ..Fault::new(method, path, 200)
         }
     }
 
@@ -341,6 +386,11 @@ impl Inner {
         lock(&self.faults).clear();
     }
 
+    /// A restart of the API that lost its database: every task is forgotten.
+    pub(crate) fn restart(&self) {
+        self.world().tasks.clear();
+    }
+
     pub(crate) fn task_status(&self, id: &str) -> Option<String> {
         let now = Instant::now();
         let env = self.env();
@@ -434,6 +484,23 @@ impl MockSmooth {
     /// Forgets recorded requests and pending faults (tasks, profiles, files stay).
     pub fn reset(&self) {
         self.inner.reset();
+    }
+
+    /// Every task and session id created so far, oldest first (also those a
+    /// [`MockSmooth::restart`] forgot): what a client must never lose track of.
+    pub fn created_tasks(&self) -> Vec<String> {
+        self.inner.world().created.clone()
+    }
+
+    /// The injected faults that have not fired all their times yet.
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        self.inner.faults()
+    }
+
+    /// Simulates a restart that forgets every task and session: from now on they are
+    /// unknown (404). Profiles, files and extensions stay.
+    pub fn restart(&self) {
+        self.inner.restart();
     }
 
     /// Current status of a task (`waiting`, `running`, `done`, `failed`, `cancelled`).

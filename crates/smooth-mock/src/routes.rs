@@ -26,7 +26,7 @@ use super::downloads;
 use super::state::{
     ExtensionRec, FileRec, Profile, Rejected, Task, TaskSpec, random_id, random_lower,
 };
-use super::{Fault, Inner, RecordedRequest};
+use super::{Fault, FaultMode, Inner, RecordedRequest};
 
 type Shared = Arc<Inner>;
 type Res = Result<Response, Response>;
@@ -53,6 +53,7 @@ pub(crate) fn router(inner: Shared) -> Router {
         .route("/_mock/requests", get(control_requests))
         .route("/_mock/faults", post(control_add_fault).get(control_faults))
         .route("/_mock/reset", post(control_reset))
+        .route("/_mock/restart", post(control_restart))
         .route("/_mock/tasks/{id}", get(control_task));
     Router::new()
         .nest(BASE, api)
@@ -168,11 +169,24 @@ async fn front(State(inner): State<Shared>, req: Request, next: Next) -> Respons
         tokio::time::sleep(inner.cfg.latency).await;
     }
     let response = match (inner.take_fault(&method, &rel), bytes) {
+        (Some(fault), Ok(bytes)) if fault.mode.processes() => {
+            if fault.mode == FaultMode::ReplayEvents {
+                replay_from_start(&mut parts.uri);
+            }
+            let answer = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            spoil(&fault, answer).await
+        }
         (Some(fault), _) => {
             if !fault.delay.is_zero() {
                 tokio::time::sleep(fault.delay).await;
             }
-            fault_response(&fault)
+            if fault.mode == FaultMode::ResetBefore {
+                severed()
+            } else {
+                fault_response(&fault)
+            }
         }
         (None, Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
@@ -205,6 +219,91 @@ fn fault_response(fault: &Fault) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
+}
+
+/// A response whose body fails before its first byte: hyper drops the connection, and the
+/// client sees it cut with no (or no complete) answer.
+fn severed() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::new(Severed),
+    )
+        .into_response()
+}
+
+struct Severed;
+
+impl axum::body::HttpBody for Severed {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        ))))
+    }
+}
+
+/// `event_t=0`: the request asks for every event again.
+fn replay_from_start(uri: &mut axum::http::Uri) {
+    let mut pairs: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("event_t="))
+        .collect();
+    pairs.push("event_t=0");
+    let rewritten = format!("{}?{}", uri.path(), pairs.join("&"));
+    if let Ok(new) = rewritten.parse() {
+        *uri = new;
+    }
+}
+
+/// The answer to a request the mock acted on, broken as `fault` says.
+async fn spoil(fault: &Fault, answer: Response) -> Response {
+    let status = answer.status();
+    let body = match fault.mode {
+        FaultMode::ResetAfter => return severed(),
+        FaultMode::StallAfter => {
+            tokio::time::sleep(fault.delay).await;
+            return answer;
+        }
+        FaultMode::Malformed => {
+            return json_text(status, Bytes::from_static(b"{\"r\": <html>oops"));
+        }
+        _ => to_bytes(answer.into_body(), MAX_BODY)
+            .await
+            .unwrap_or_default(),
+    };
+    match fault.mode {
+        FaultMode::Truncate => json_text(status, body.slice(..body.len() / 2)),
+        FaultMode::WrongShape => {
+            let inner = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+            let payload = inner.get("r").cloned().unwrap_or(inner);
+            json_text(
+                status,
+                Bytes::from(json!({ "result": payload }).to_string()),
+            )
+        }
+        FaultMode::ReplayEvents => {
+            let mut v = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+            if let Some(Value::Array(events)) = v.pointer_mut("/r/events") {
+                let mut twice: Vec<Value> = events.iter().rev().cloned().collect();
+                twice.append(events);
+                *events = twice;
+            }
+            json_text(status, Bytes::from(v.to_string()))
+        }
+        _ => json_text(status, body),
+    }
+}
+
+fn json_text(status: StatusCode, body: Bytes) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `apikey` header check (only on matched API routes: unknown routes are a plain 404).
@@ -697,6 +796,7 @@ async fn create_task(State(inner): State<Shared>, body: Bytes) -> Res {
     let mut task = Task::new(id.clone(), seq, valid.spec, now, &inner.cfg);
     task.advance(now, &env, &mut world.profiles);
     let body = task.to_json(now, &env, None, None);
+    world.created.push(id.clone());
     world.tasks.insert(id, task);
     Ok(ok(body))
 }
@@ -1128,6 +1228,11 @@ async fn control_add_fault(State(inner): State<Shared>, body: Bytes) -> Response
 
 async fn control_reset(State(inner): State<Shared>) -> Json<Value> {
     inner.reset();
+    Json(json!({"ok": true}))
+}
+
+async fn control_restart(State(inner): State<Shared>) -> Json<Value> {
+    inner.restart();
     Json(json!({"ok": true}))
 }
 

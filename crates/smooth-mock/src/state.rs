@@ -1024,6 +1024,8 @@ pub(crate) struct ExtensionRec {
 #[derive(Default)]
 pub(crate) struct World {
     pub tasks: HashMap<String, Task>,
+    /// Every task id ever created, in order (a restart forgets the tasks, not this).
+    pub created: Vec<String>,
     pub task_seq: u64,
     pub profiles: Vec<Profile>,
     pub files: HashMap<String, FileRec>,

@@ -1802,3 +1802,70 @@ async fn unknown_archive_kinds_are_refused() {
         .await;
     assert_eq!(refused["payload"]["code"], 400, "{refused}");
 }
+
+#[tokio::test]
+async fn spoiling_faults_act_first_and_restart_forgets_tasks() {
+    let mock = MockSmooth::start(fast()).await.unwrap();
+    let api = Api::new(&mock);
+    let task = json!({"task": "t"});
+    // Over the control surface, as `smooth-mcp mock` users would.
+    let fault = json!({"method": "POST", "path": "/task", "status": 200, "mode": "reset_after"});
+    let http = reqwest::Client::new();
+    let added = http
+        .post(format!("http://{}/_mock/faults", mock.addr()))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert!(added.status().is_success());
+    let cut = http
+        .post(format!("{}/task", mock.base_url()))
+        .header("apikey", "k")
+        .json(&task)
+        .send()
+        .await;
+    let lost = match cut {
+        Err(_) => true,
+        Ok(r) => r.text().await.is_err(),
+    };
+    assert!(lost, "the answer was cut");
+    assert_eq!(mock.created_tasks().len(), 1, "the task was created first");
+
+    mock.inject_fault(Fault::broken("POST", "/task", FaultMode::ResetBefore));
+    if let Ok(r) = http
+        .post(format!("{}/task", mock.base_url()))
+        .header("apikey", "k")
+        .json(&task)
+        .send()
+        .await
+    {
+        assert!(r.text().await.is_err(), "no complete answer");
+    }
+    assert_eq!(mock.created_tasks().len(), 1, "nothing acted on");
+
+    mock.inject_fault(Fault::broken("POST", "/task", FaultMode::WrongShape));
+    let shaped = api.post("/task", task.clone()).await;
+    assert_eq!(shaped.status, 200);
+    assert!(shaped.body["r"].is_null() && shaped.body["result"]["id"].is_string());
+    let id = shaped.body["result"]["id"].as_str().unwrap().to_owned();
+
+    mock.inject_fault(Fault::broken("GET", "/task/*", FaultMode::Truncate));
+    let truncated = http
+        .get(format!("{}/task/{id}", mock.base_url()))
+        .header("apikey", "k")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(serde_json::from_str::<Value>(&truncated).is_err());
+
+    mock.restart();
+    assert_eq!(api.get(&format!("/task/{id}")).await.status, 404);
+    assert_eq!(
+        mock.created_tasks().len(),
+        2,
+        "the record of what was created stays"
+    );
+}
