@@ -274,42 +274,52 @@ impl SmoothServer {
         let settings = &self.state.settings;
         let max_image = settings.files.max_image_bytes;
         let text_cap = settings.output_cap;
-        let (dir, names): (Option<PathBuf>, Vec<(String, u64, Option<PathBuf>)>) = match saved {
-            Some((dir, saved)) => (
-                Some(dir),
-                saved
+        let (dir, listed): (Option<PathBuf>, Vec<Listed>) = match saved {
+            Some((dir, saved)) => {
+                let listed = saved
                     .into_iter()
-                    .map(|f| (f.name, f.size_bytes, Some(f.path)))
-                    .collect(),
-            ),
-            None => (
-                None,
-                archive
+                    .map(|f| Listed {
+                        shown: f
+                            .path
+                            .strip_prefix(&dir)
+                            .map_or_else(|_| f.name.clone(), |p| p.to_string_lossy().into_owned()),
+                        uri: url::Url::from_file_path(&f.path)
+                            .map_or_else(|()| f.path.display().to_string(), String::from),
+                        name: f.name,
+                        size_bytes: f.size_bytes,
+                    })
+                    .collect();
+                (Some(dir), listed)
+            }
+            None => {
+                let listed = archive
                     .entries()
                     .iter()
-                    .map(|e| (e.name.clone(), e.size_bytes, None))
-                    .collect(),
-            ),
+                    .map(|e| Listed {
+                        shown: e.name.clone(),
+                        uri: file_uri(task_id, &e.name),
+                        name: e.name.clone(),
+                        size_bytes: e.size_bytes,
+                    })
+                    .collect();
+                (None, listed)
+            }
         };
         let archive = Arc::new(archive);
-        let mut files = Vec::with_capacity(names.len());
+        let mut files = Vec::with_capacity(listed.len());
         let mut links = Vec::new();
         let mut extras = Vec::new();
         let mut pictures = 0;
-        for (name, size_bytes, path) in names {
+        for Listed {
+            name,
+            shown,
+            uri,
+            size_bytes,
+        } in listed
+        {
             let mime = mime_of(&name);
-            let uri = match &path {
-                Some(p) => url::Url::from_file_path(p)
-                    .map(String::from)
-                    .unwrap_or_else(|()| p.display().to_string()),
-                None => file_uri(task_id, &name),
-            };
-            let shown_name = path
-                .as_deref()
-                .and_then(|p| dir.as_deref().and_then(|d| p.strip_prefix(d).ok()))
-                .map_or_else(|| name.clone(), |p| p.to_string_lossy().into_owned());
             links.push(ContentBlock::resource_link(
-                Resource::new(uri.clone(), shown_name.clone())
+                Resource::new(uri.clone(), shown.clone())
                     .with_mime_type(mime.clone())
                     .with_size(size_bytes),
             ));
@@ -323,18 +333,18 @@ impl SmoothServer {
                         tracing::warn!(task = %task_id, file = %name, error = %e, "picture not shown")
                     }
                 }
-            } else if is_text(&mime) && size_bytes <= text_cap as u64 {
-                if let Some(text) = archive
+            } else if is_text(&mime)
+                && size_bytes <= text_cap as u64
+                && let Some(text) = archive
                     .read(&name)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .filter(|t| t.chars().count() <= text_cap)
-                {
-                    extras.push(embedded_text(&uri, &mime, text));
-                }
+            {
+                extras.push(embedded_text(&uri, &mime, text));
             }
             files.push(FileInfo {
-                name: shown_name,
+                name: shown,
                 size_bytes,
                 mime_type: mime,
                 uri,
@@ -361,6 +371,15 @@ fn retry_hint(e: &DownloadError, task_id: &str) -> String {
     } else {
         format!("Call download_files with task_id \"{task_id}\" to try again.")
     }
+}
+
+/// One file as a result lists it: `name` in the archive, `shown` as saved (it may have been
+/// renamed so as not to overwrite), and where to read it.
+struct Listed {
+    name: String,
+    shown: String,
+    uri: String,
+    size_bytes: u64,
 }
 
 /// Unpacks into `base/<task_id>/`, or the fallback's when `base` cannot be written; off

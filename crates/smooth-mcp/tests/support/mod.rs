@@ -107,6 +107,9 @@ pub async fn spawn(launch: Launch<'_>) -> Server {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", std::env::var("HOME").unwrap_or_default())
+        // A task's files land in the temporary directory, never in the checkout (a test's
+        // own --downloads-dir wins over this).
+        .env("SMOOTH_MCP_DOWNLOADS_DIR", test_downloads_dir())
         .envs(launch.env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -147,6 +150,11 @@ pub async fn spawn(launch: Launch<'_>) -> Server {
         stderr,
         stdout: copy,
     }
+}
+
+/// Where the servers of this test process save files unless a test chooses a folder.
+pub fn test_downloads_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("smooth-mcp-test-downloads-{}", std::process::id()))
 }
 
 /// Copies the child's stdout to the client, keeping every byte; EOF is passed on.
