@@ -203,3 +203,44 @@ async fn settle_one(id: String, entry: Entry, bound: Duration) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smooth_api::ClientConfig;
+    use smooth_api::watch::Watcher;
+
+    fn task(id: &str) -> (SmoothClient, Arc<TaskWatch>) {
+        let client = SmoothClient::new(ClientConfig::default()).expect("client");
+        let watch = Watcher::new(Duration::from_secs(1), Duration::from_secs(1)).watch(&client, id);
+        (client, watch)
+    }
+
+    #[test]
+    fn only_text_naming_a_task_delivers_it() {
+        let ledger = Ledger::default();
+        let (client, a) = task("task-a");
+        let (_, b) = task("task-b");
+        ledger.created(&client, &a);
+        ledger.created(&client, &b);
+        ledger.sent("Still running: call get_task with task_id \"task-a\"");
+        assert!(ledger.has_undelivered());
+        let inner = ledger.inner.lock();
+        assert!(inner.tasks["task-a"].delivered);
+        assert!(!inner.tasks["task-b"].delivered);
+        drop(inner);
+        ledger.forget("task-b");
+        assert!(!ledger.has_undelivered(), "nothing left undelivered");
+    }
+
+    #[tokio::test]
+    async fn nothing_is_created_once_the_sweep_began() {
+        let ledger = Ledger::default();
+        let busy = ledger.begin().expect("before shutdown");
+        drop(busy);
+        assert!(!ledger.is_ending());
+        ledger.settle(Duration::from_millis(10)).await;
+        assert!(ledger.is_ending());
+        assert!(ledger.begin().is_none(), "sealed");
+    }
+}

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 //! Shutdown keeps no one paying: a task whose id never reached a client is cancelled at
 //! shutdown (nobody could follow or stop it); one whose id went out keeps running. Each
 //! gets one log line. Through the real binary, on stdio and HTTP, against the mock.

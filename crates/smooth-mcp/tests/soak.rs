@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 //! Soak: many operations through one server process per transport, at a steady pace, and
 //! the process's memory and file descriptors measured from /proc all along.
 //!
