@@ -17,6 +17,8 @@
 //!   share. It makes no HTTP calls of its own: everything goes through the watcher or the client.
 //! * [`sessions`]: the sessions this process opened — the idle reaper and closing them at
 //!   shutdown, so nobody pays for a browser left open. Knows nothing of MCP.
+//! * [`ledger`]: the tasks this process created and whether their ids reached a client; at
+//!   shutdown the ones nobody knows of are cancelled. Knows nothing of MCP.
 //! * [`signal`]: SIGINT/SIGTERM, shared by every long-running mode.
 //! * [`config_file`]: the `--config` TOML file (`[tools.*]`, `[secrets.*]`), checked strictly.
 //! * [`agent_tools`]: tools the agent calls that the server answers itself (the operator's
@@ -37,6 +39,7 @@ pub mod agent_tools;
 pub mod config;
 pub mod config_file;
 pub mod escape;
+pub mod ledger;
 pub mod mcp;
 pub mod pictures;
 pub mod secrets;

@@ -103,12 +103,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     } = config;
     let client = SmoothClient::new(client).map_err(anyhow::Error::msg)?;
     let state = AppState::new(client, settings, poll_interval, idle_session_timeout, agent);
+    // From the signal on, a call cut off leaves its task to the shutdown sweep in `finish`.
+    let shutdown = {
+        let ledger = state.ledger.clone();
+        async move {
+            shutdown_signal().await;
+            ledger.begin_shutdown();
+        }
+    };
     match transport {
         TransportConfig::Stdio => {
-            transport::stdio::serve(state.clone(), shutdown_signal()).await?;
+            transport::stdio::serve(state.clone(), shutdown).await?;
         }
         TransportConfig::Http(options) => {
-            transport::http::serve(state.clone(), options, shutdown_signal()).await?;
+            transport::http::serve(state.clone(), options, shutdown).await?;
         }
     }
     finish(&state, keep_sessions).await;
@@ -158,7 +166,11 @@ async fn embedded_mock(
     Ok((config, Some(mock)))
 }
 
+/// Once no client can call any more (stdio ended, HTTP drained): tasks whose ids never
+/// reached a client are cancelled (the others keep running), then sessions are closed. The
+/// sweep waits for creations in flight first, so a session or task they open is not missed.
 async fn finish(state: &Arc<AppState>, keep_sessions: bool) {
+    state.ledger.settle(SHUTDOWN_CLOSE_BOUND).await;
     if keep_sessions {
         let open = state.sessions.list().len();
         if open > 0 {

@@ -38,6 +38,7 @@ use rmcp::task_manager::TaskManager;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use crate::agent_tools::OperatorTools;
+use crate::ledger::Ledger;
 use crate::secrets::{Redactor, Secrets};
 use crate::sessions::Sessions;
 use smooth_api::watch::Watcher;
@@ -166,6 +167,8 @@ pub struct AppState {
     pub client: SmoothClient,
     pub watcher: Watcher,
     pub sessions: Arc<Sessions>,
+    /// The tasks this process created, and whether their ids reached a client.
+    pub ledger: Arc<Ledger>,
     pub settings: Settings,
     pub mcp_tasks: TaskManager,
     pub operator_tools: Arc<OperatorTools>,
@@ -309,6 +312,9 @@ impl ServerHandler for SmoothServer {
         if let Some(resumed) = self.resume_input_required(&request, &context).await {
             request = resumed;
         }
+        // Progress notifications tell the ledger which task ids they carried out.
+        context.extensions.insert(self.state.ledger.clone());
+        let ct = context.ct.clone();
         let slot = channel::InputRequiredSlot::default();
         let resumable = channel::resumable(&request);
         context.extensions.insert(channel::Asking {
@@ -316,7 +322,13 @@ impl ServerHandler for SmoothServer {
             input_required: resumable.then(|| slot.clone()),
         });
         let tcc = ToolCallContext::new(self, request, context);
-        let mut response = self.tool_router.call(tcc).await?;
+        let mut response = match self.tool_router.call(tcc).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.note_sent(&ct, &e);
+                return Err(e);
+            }
+        };
         if let Some(input_required) = slot.take() {
             response = CallToolResponse::InputRequired(input_required);
         }
@@ -324,6 +336,12 @@ impl ServerHandler for SmoothServer {
         // echo a secret it typed) passes the redactor.
         if let CallToolResponse::Complete(result) = &mut response {
             self.state.redactor.redact_result(result);
+        }
+        match &response {
+            CallToolResponse::Complete(result) => self.note_sent(&ct, result),
+            CallToolResponse::InputRequired(asked) => self.note_sent(&ct, asked),
+            // An MCP task names no Smooth task yet (tasks/get reports it later).
+            _ => {}
         }
         Ok(response)
     }
@@ -362,11 +380,12 @@ impl ServerHandler for SmoothServer {
     async fn get_task(
         &self,
         request: GetTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        Ok(GetTaskResult::new(
-            self.state.mcp_tasks.get_task(&request.task_id)?,
-        ))
+        let task = GetTaskResult::new(self.state.mcp_tasks.get_task(&request.task_id)?);
+        // An MCP task's status message and result name the Smooth task it runs.
+        self.note_sent(&context.ct, &task);
+        Ok(task)
     }
 
     async fn cancel_task(
@@ -375,6 +394,19 @@ impl ServerHandler for SmoothServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.state.mcp_tasks.cancel_task(&request.task_id)
+    }
+}
+
+impl SmoothServer {
+    /// What leaves the server in answer to a request: the task ids it names reached a client
+    /// (see [`Ledger`]). A cancelled request's answer is dropped by rmcp: it delivers nothing.
+    fn note_sent(&self, ct: &tokio_util::sync::CancellationToken, answer: &impl serde::Serialize) {
+        if ct.is_cancelled() || !self.state.ledger.has_undelivered() {
+            return;
+        }
+        if let Ok(text) = serde_json::to_string(answer) {
+            self.state.ledger.sent(&text);
+        }
     }
 }
 
@@ -392,6 +424,7 @@ impl AppState {
             client,
             watcher: Watcher::new(poll_interval, settings.tool_answer_timeout),
             sessions,
+            ledger: Arc::default(),
             settings,
             mcp_tasks: TaskManager::new(),
             operator_tools: agent.operator_tools,

@@ -64,11 +64,17 @@ impl SmoothServer {
             max_steps: None,
             ..req.clone()
         };
+        let sessions = &self.state.sessions;
         let watch = self
-            .create(&client, &session_req, tools, "opening the task's session")
+            .create(
+                &client,
+                &session_req,
+                tools,
+                "opening the task's session",
+                |w| sessions.opened_one_shot(w.clone()),
+            )
             .await?;
         let id = watch.id.clone();
-        self.state.sessions.opened_one_shot(watch.clone());
         tracing::info!(task = %id, "session opened for a task with secrets");
         let task = req.task.clone().unwrap_or_default();
         let input = json!({

@@ -9,6 +9,7 @@ use rmcp::service::{Peer, RequestContext};
 use rmcp::task_manager::{TaskContext, TaskManager};
 
 use super::channel::Channel;
+use crate::ledger::Ledger;
 use crate::secrets::Redactor;
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ enum Sink {
         peer: Peer<RoleServer>,
         token: ProgressToken,
         sent: u32,
+        /// Told which task ids went out (put in the request by `call_tool`).
+        ledger: Option<Arc<Ledger>>,
     },
     McpTask(TaskContext),
 }
@@ -39,6 +42,7 @@ impl Reporter {
                 peer: ctx.peer.clone(),
                 token,
                 sent: 0,
+                ledger: ctx.extensions.get::<Arc<Ledger>>().cloned(),
             },
             None => Sink::Silent,
         };
@@ -59,17 +63,26 @@ impl Reporter {
     pub async fn report(&mut self, message: String) {
         match &mut self.sink {
             Sink::Silent => {}
-            Sink::Progress { peer, token, sent } => {
+            Sink::Progress {
+                peer,
+                token,
+                sent,
+                ledger,
+            } => {
                 *sent += 1;
                 let param = ProgressNotificationParam::new(token.clone(), f64::from(*sent))
-                    .with_message(message);
-                if tokio::time::timeout(SEND_TIMEOUT, peer.notify_progress(param))
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!("progress notification not delivered in time");
+                    .with_message(message.clone());
+                match tokio::time::timeout(SEND_TIMEOUT, peer.notify_progress(param)).await {
+                    Ok(Ok(())) => {
+                        if let Some(ledger) = ledger {
+                            ledger.sent(&message);
+                        }
+                    }
+                    Ok(Err(_)) => {}
+                    Err(_) => tracing::debug!("progress notification not delivered in time"),
                 }
             }
+            // Goes out when the client asks (tasks/get), which tells the ledger.
             Sink::McpTask(task) => task.set_status_message(message),
         }
     }

@@ -256,10 +256,16 @@ impl SmoothServer {
         args.browser
             .unwrap_or_default()
             .apply(&self.state.settings.task_defaults, &mut req)?;
+        let sessions = &self.state.sessions;
         let watch = self
-            .create(&self.client(&ctx), &req, tools, "opening the session")
+            .create(
+                &self.client(&ctx),
+                &req,
+                tools,
+                "opening the session",
+                |w| sessions.opened(w.clone()),
+            )
             .await?;
-        self.state.sessions.opened(watch.clone());
         let id = watch.id.clone();
         tracing::info!(session = %id, "session opened");
         let mut reporter = Reporter::for_request(&ctx);

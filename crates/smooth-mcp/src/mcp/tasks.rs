@@ -265,6 +265,7 @@ impl SmoothServer {
             Err(e) => return Err(ToolError::upstream(&e, &format!("cancelling task {id}"))),
         }
         self.state.sessions.forget(&id);
+        self.state.ledger.forget(&id);
         let task = watch
             .refresh(false)
             .await
@@ -283,15 +284,25 @@ impl SmoothServer {
 
 impl SmoothServer {
     /// `POST /task` (never repeated) and the watch that follows it; a failure says what was
-    /// `doing`, with a proxy password given in the call masked.
+    /// `doing`, with a proxy password given in the call masked. `register` files the new
+    /// task or session before shutdown can look (it waits for creations in flight), and no
+    /// creation starts once shutdown has swept.
     pub(super) async fn create(
         &self,
         client: &SmoothClient,
         req: &TaskRequest,
         tools: AgentTools,
         doing: &str,
+        register: impl FnOnce(&Arc<TaskWatch>),
     ) -> ToolResult<Arc<TaskWatch>> {
-        self.state
+        let Some(_busy) = self.state.ledger.begin() else {
+            return Err(ToolError::Smooth(format!(
+                "{doing}: the server is shutting down; nothing was created. Try again once it is \
+                 back."
+            )));
+        };
+        let watch = self
+            .state
             .watcher
             .start(client, req, tools)
             .await
@@ -300,7 +311,9 @@ impl SmoothServer {
                     ToolError::upstream(&e, doing),
                     req.proxy_password.as_deref(),
                 )
-            })
+            })?;
+        register(&watch);
+        Ok(watch)
     }
 
     /// Creates the task and follows it. Once Smooth has answered, the task id is in every
@@ -344,8 +357,11 @@ impl SmoothServer {
                 .run_in_own_session(job, client, reporter, ct, budget)
                 .await;
         }
+        let ledger = &self.state.ledger;
         let watch = self
-            .create(&client, &req, tools, "creating the task")
+            .create(&client, &req, tools, "creating the task", |w| {
+                ledger.created(&client, w);
+            })
             .await?;
         tracing::info!(task = %watch.id, "task created");
         let id = watch.id.clone();
@@ -397,10 +413,18 @@ impl SmoothServer {
                 Ok(self.reply(self.render_task(&watch, downloads), None).await)
             }
             Waited::Cancelled => {
-                if cancel_on_abort {
+                let ledger = &self.state.ledger;
+                // Cut off by shutdown: the shutdown sweep cancels the task unless its id went
+                // out (in a progress notification), so it is decided in one place.
+                let cancel_on_abort = cancel_on_abort && !ledger.is_ending();
+                // Counted as busy, so shutdown waits for the cancel to reach Smooth.
+                if cancel_on_abort && let Some(_busy) = ledger.begin() {
                     // Bounded: the client already went away.
                     match tokio::time::timeout(Duration::from_secs(5), watch.cancel()).await {
-                        Ok(Ok(_)) => tracing::info!(task = %watch.id, "cancelled upstream"),
+                        Ok(Ok(_)) => {
+                            ledger.forget(&watch.id);
+                            tracing::info!(task = %watch.id, "cancelled upstream");
+                        }
                         Ok(Err(e)) => {
                             tracing::warn!(task = %watch.id, error = %e, "upstream cancel failed")
                         }

@@ -33,6 +33,7 @@ use tokio::io::{
 };
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::escape;
 
@@ -281,6 +282,7 @@ type Shared<W> = Arc<Mutex<W>>;
 /// stdin and stdout with the guard in front of rmcp.
 pub struct Stdio {
     pump: JoinHandle<()>,
+    input_closed: CancellationToken,
 }
 
 impl Stdio {
@@ -293,9 +295,20 @@ impl Stdio {
         let (rmcp_side, guard_side) = tokio::io::duplex(PIPE_BYTES);
         let (from_rmcp, to_rmcp) = tokio::io::split(guard_side);
         let output = Arc::new(Mutex::new(output));
-        tokio::spawn(read_lines(input, to_rmcp, output.clone()));
+        let input_closed = CancellationToken::new();
+        let reader = read_lines(input, to_rmcp, output.clone());
+        let closed = input_closed.clone();
+        tokio::spawn(async move {
+            reader.await;
+            closed.cancel();
+        });
         let pump = tokio::spawn(pump(from_rmcp, output));
-        (Self { pump }, rmcp_side)
+        (Self { pump, input_closed }, rmcp_side)
+    }
+
+    /// Cancelled when the input has ended (the client closed stdin, or it failed).
+    pub fn input_closed(&self) -> CancellationToken {
+        self.input_closed.clone()
     }
 
     /// Waits (bounded) until what rmcp wrote before it stopped has reached the output.

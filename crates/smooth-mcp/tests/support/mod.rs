@@ -61,7 +61,7 @@ pub struct Server {
     output_schemas: std::collections::HashMap<String, Value>,
     pub recorder: Recorder,
     pub child: Child,
-    stderr: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
     /// Every byte the server wrote to stdout, when launched with `tee_stdout`.
     pub stdout: Arc<Mutex<Vec<u8>>>,
 }
