@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,12 @@ def free_port() -> int:
 
 def minimal_env(**extra: str) -> dict[str, str]:
     """What a stdio host passes: a minimal environment plus the configured variables."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "")}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", ""),
+        # A task's files go to the temporary directory, never into the checkout.
+        "SMOOTH_MCP_DOWNLOADS_DIR": os.path.join(tempfile.gettempdir(), "smooth-mcp-test-downloads"),
+    }
     env.update(extra)
     return env
 
