@@ -1,9 +1,9 @@
 //! `smooth-mcp setup <client>` and `smooth-mcp doctor`: installing the server into an MCP
 //! client's own config file, and checking an installation. Knows nothing of MCP.
 //!
-//! * [`clients`]: the clients, where each keeps its servers on each OS, and their shapes.
-//! * [`entry`]: the `smooth` entry — this binary's absolute path and the options passed on.
-//! * [`key`]: where the entry's key comes from (the user's, VS Code's prompt, a placeholder).
+//! * `clients`: the clients, where each keeps its servers on each OS, and their shapes.
+//! * `entry`: the `smooth` entry — this binary's absolute path and the options passed on.
+//! * `key`: where the entry's key comes from (the user's, VS Code's prompt, a placeholder).
 //! * `json_file`, `toml_file`: merging the entry into a JSON or TOML config, every other server
 //!   and setting kept; `write`: backups, owner-only files for keys, atomic replacement.
 //! * [`doctor`]: the checks.
