@@ -13,6 +13,8 @@ mod one_shot;
 mod output;
 mod profiles;
 mod progress;
+#[cfg(test)]
+mod proptests;
 mod results;
 mod schema;
 mod sessions;
