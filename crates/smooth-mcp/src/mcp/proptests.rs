@@ -103,8 +103,7 @@ fn valid(schema: &Value, depth: u32) -> BoxedStrategy<Value> {
         return prop::sample::select(choices.clone()).boxed();
     }
     if let Some(any_of) = schema["anyOf"].as_array() {
-        let options: Vec<BoxedStrategy<Value>> =
-            any_of.iter().map(|s| valid(s, depth)).collect();
+        let options: Vec<BoxedStrategy<Value>> = any_of.iter().map(|s| valid(s, depth)).collect();
         return prop::strategy::Union::new(options).boxed();
     }
     let types: Vec<&str> = match &schema["type"] {
@@ -131,7 +130,9 @@ fn valid(schema: &Value, depth: u32) -> BoxedStrategy<Value> {
                     valid(&schema["items"], depth - 1)
                 };
                 let len = if depth == 0 { 0..1 } else { 0..4 };
-                prop::collection::vec(items, len).prop_map(Value::Array).boxed()
+                prop::collection::vec(items, len)
+                    .prop_map(Value::Array)
+                    .boxed()
             }
             "object" => valid_object(schema, depth),
             other => panic!("a tool schema uses type {other:?}: teach this generator"),
@@ -281,9 +282,28 @@ fn tree() -> Tree {
 fn piece() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "..", ".", "", "ok.txt", "sub", "deep.txt", "secret.txt", "outside", "root",
-            "to_secret", "to_outside", "to_etc", "relative_out", "to_ok", "etc", "passwd",
-            "proc", "self", "root\0", "ok.txt\0.png", "%2e%2e", "~",
+            "..",
+            ".",
+            "",
+            "ok.txt",
+            "sub",
+            "deep.txt",
+            "secret.txt",
+            "outside",
+            "root",
+            "to_secret",
+            "to_outside",
+            "to_etc",
+            "relative_out",
+            "to_ok",
+            "etc",
+            "passwd",
+            "proc",
+            "self",
+            "root\0",
+            "ok.txt\0.png",
+            "%2e%2e",
+            "~",
         ])
         .prop_map(str::to_owned),
         "[a-z.\\x00]{0,4}",
@@ -322,7 +342,11 @@ fn no_upload_path_escapes_the_allowed_directories() {
     runner
         .run(&upload_path(&tree), |raw| {
             if let Ok(file) = check_upload_path(&raw, &roots, 1 << 20) {
-                prop_assert!(file.path.starts_with(&real_root), "{raw:?} → {:?}", file.path);
+                prop_assert!(
+                    file.path.starts_with(&real_root),
+                    "{raw:?} → {:?}",
+                    file.path
+                );
                 prop_assert!(!file.path.starts_with(&real_outside));
                 prop_assert!(file.path.is_file());
                 let bytes = std::fs::read(&file.path).expect("read");
