@@ -70,7 +70,13 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let quiet = measure(&url, calls).await;
-    report("no attack", &quiet, 0.0, log_lines.swap(0, Ordering::Relaxed), pid);
+    report(
+        "no attack",
+        &quiet,
+        0.0,
+        log_lines.swap(0, Ordering::Relaxed),
+        pid,
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let attacks = Arc::new(AtomicU64::new(0));

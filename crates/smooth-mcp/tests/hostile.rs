@@ -871,3 +871,215 @@ async fn http_survives_the_corpus() {
     check_memory(before, first_pass, after);
     drop(child);
 }
+
+const TOKEN: &str = "hostile-token-0123456789abcdef";
+
+/// One raw HTTP/1.1 request on its own connection; the status code, or `None` when the
+/// server closed without one.
+async fn raw_status(addr: &str, request: &[u8]) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut head = Vec::new();
+    let _ = tokio::time::timeout(ANSWER_BOUND, s.read_to_end(&mut head))
+        .await
+        .expect("hang");
+    let text = String::from_utf8_lossy(&head);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+/// `n` in `key=n` across every line of `log` that has it.
+fn summed(log: &str, key: &str) -> u64 {
+    log.lines()
+        .filter_map(|l| l.split_once(&format!("{key}=")))
+        .filter_map(|(_, rest)| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn http_refuses_abuse_quietly_and_keeps_serving() {
+    let mut child = command(&[
+        "--transport",
+        "http",
+        "--listen",
+        "127.0.0.1:0",
+        "--auth-token",
+        TOKEN,
+        "--client-keys",
+        "--max-body-mb",
+        "1",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("binary starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(ANSWER_BOUND, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("url=http://") {
+                return line[at + 4..].split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("server exited");
+    })
+    .await
+    .expect("server starts");
+    let log = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let http = reqwest::Client::new();
+    let post = |body: Vec<u8>| {
+        http.post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+    };
+    let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec();
+
+    // Missing and bad tokens in a tight loop: all 401.
+    let bad = [
+        format!("Bearer {TOKEN}x"),
+        format!("Bearer {}", &TOKEN[1..]),
+        format!("Basic {TOKEN}"),
+        "Bearer ".to_owned(),
+        TOKEN.to_owned(),
+    ];
+    for i in 0..500 {
+        let req = post(list.clone());
+        let req = if i % 2 == 0 {
+            req
+        } else {
+            req.header("authorization", &bad[i / 2 % bad.len()])
+        };
+        assert_eq!(req.send().await.unwrap().status(), 401);
+    }
+
+    // Slow-loris and idle connections, held open while a good client works.
+    let mut held = Vec::new();
+    for i in 0..120 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if i % 6 == 0 {
+            s.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
+                .await
+                .unwrap();
+        }
+        held.push(s);
+    }
+    let r = post(INIT.as_bytes().to_vec())
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    assert!(r.text().await.unwrap().contains("smooth-mcp"));
+    let good = |body: Vec<u8>| {
+        post(body)
+            .bearer_auth(TOKEN)
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+    };
+    let r = good(list.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("run_browser_task"));
+
+    // Bodies at the cap pass; one byte more is 413.
+    let cap = 1024 * 1024;
+    let mut at_cap = br#"{"jsonrpc":"2.0","id":"big","method":"ping"}"#.to_vec();
+    at_cap.resize(cap, b' ');
+    let r = good(at_cap.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    at_cap.push(b' ');
+    match good(at_cap).send().await {
+        Ok(r) => assert_eq!(r.status(), 413),
+        Err(e) => assert!(e.is_request(), "{e}"),
+    }
+
+    // Header injection in X-Smooth-Api-Key: refused, never echoed or logged.
+    let head = |key: &[u8]| {
+        let mut req = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             Connection: close\r\nContent-Length: {}\r\nX-Smooth-Api-Key: ",
+            list.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(key);
+        req.extend_from_slice(b"\r\n\r\n");
+        req.extend_from_slice(&list);
+        req
+    };
+    let mut injections = 0;
+    for key in [
+        &b""[..],
+        b"   ",
+        b"\x80\xffleak-a",
+        b"leak-b\r\n folded",
+        b"leak-c\x00nul",
+        b"leak-d\rInjected: 1",
+        b"leak-e\r\n\r\nGET /healthz HTTP/1.1",
+    ] {
+        let status = raw_status(&addr, &head(key)).await;
+        assert!(
+            matches!(status, Some(400) | None),
+            "{:?} → {status:?}",
+            String::from_utf8_lossy(key)
+        );
+        injections += 1;
+    }
+    assert_eq!(injections, 7);
+    let r = good(list.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(held);
+
+    // SIGTERM: the server writes its last summary and exits.
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(ANSWER_BOUND, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let log = log.await.unwrap();
+    let summaries = log
+        .lines()
+        .filter(|l| l.contains("rejected MCP requests"))
+        .count();
+    assert!(
+        (1..=3).contains(&summaries),
+        "{summaries} summary lines:\n{log}"
+    );
+    assert_eq!(
+        summaries,
+        log.lines().filter(|l| l.contains("rejected")).count(),
+        "{log}"
+    );
+    assert_eq!(summed(&log, "missing_token"), 250, "{log}");
+    assert_eq!(summed(&log, "bad_token"), 250, "{log}");
+    assert!(!log.contains("leak-"), "{log}");
+    assert!(!log.contains(TOKEN), "{log}");
+    eprintln!(
+        "\nHTTP abuse: 500 requests with missing/bad tokens → 500× 401 and {summaries} log line(s); \
+         {injections} injected X-Smooth-Api-Key headers → 400 or closed; bodies at the 1 MiB cap \
+         → 200, one byte over → 413; 120 idle/slow-loris connections held, good client served"
+    );
+}
