@@ -288,7 +288,13 @@ pub async fn serve_on(
     let in_flight = TaskTracker::new();
     let rejections = Arc::new(Rejections::default());
     rejections.clone().spawn_summaries(ct.clone());
-    let app = router(state, &opts, ct.clone(), in_flight.clone(), rejections);
+    let app = router(
+        state,
+        &opts,
+        ct.clone(),
+        in_flight.clone(),
+        rejections.clone(),
+    );
     let stop_accepting = CancellationToken::new();
     // Small JSON-RPC answers and SSE events must not wait for an ACK: with Nagle's
     // algorithm a client's p99 was ~45 ms on loopback (delayed ACK), without it ~1 ms.
@@ -348,6 +354,7 @@ pub async fn serve_on(
         }
     };
     let ((), result) = tokio::join!(drained, closed);
+    rejections.log();
     result
 }
 

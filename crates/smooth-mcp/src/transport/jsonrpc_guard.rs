@@ -42,6 +42,8 @@ use crate::escape;
 const MAX_DEPTH: usize = 128;
 /// Longest stdio line accepted; rmcp's own cap (`DEFAULT_MAX_LINE_LENGTH`).
 const MAX_LINE: u64 = 16 * 1024 * 1024;
+/// Largest line buffer kept between lines.
+const KEEP_LINE_BUFFER: usize = 1024 * 1024;
 /// Room in the pipes between the guard and rmcp.
 const PIPE_BYTES: usize = 64 * 1024;
 /// How long, after rmcp stops, its last output may take to reach stdout.
@@ -327,6 +329,10 @@ async fn read_lines<R, W>(
     let mut line = Vec::new();
     let mut started = false;
     loop {
+        // One huge line must not keep its buffer (up to MAX_LINE) for the whole session.
+        if line.capacity() > KEEP_LINE_BUFFER {
+            line = Vec::new();
+        }
         line.clear();
         match (&mut input)
             .take(MAX_LINE + 1)

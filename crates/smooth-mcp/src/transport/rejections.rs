@@ -57,7 +57,8 @@ impl Rejections {
         (!counts.is_empty()).then(|| (counts, self.last_peer.lock().take()))
     }
 
-    fn log(&self) {
+    /// Writes the summary of what was refused since the last one, if anything was.
+    pub fn log(&self) {
         if let Some((counts, last_peer)) = self.take() {
             let total: u64 = counts.iter().map(|(_, n)| n).sum();
             let by_reason: Vec<String> = counts.iter().map(|(r, n)| format!("{r}={n}")).collect();
@@ -71,8 +72,8 @@ impl Rejections {
         }
     }
 
-    /// Writes a summary every [`SUMMARY_EVERY`] while anything was refused, and a last one
-    /// when `stop` is cancelled.
+    /// Writes a summary every [`SUMMARY_EVERY`] while anything was refused, until `stop`
+    /// (the server writes the last one itself: the runtime may not run this task again).
     pub fn spawn_summaries(self: Arc<Self>, stop: CancellationToken) {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(SUMMARY_EVERY);
@@ -80,10 +81,7 @@ impl Rejections {
             loop {
                 tokio::select! {
                     _ = every.tick() => self.log(),
-                    () = stop.cancelled() => {
-                        self.log();
-                        return;
-                    }
+                    () = stop.cancelled() => return,
                 }
             }
         });
