@@ -564,7 +564,7 @@ async fn stdio_survives_the_corpus() {
     // Three times: the first pass's counts are reported; the others show that memory does
     // not grow when the same input comes again (what the allocator keeps is reused).
     let mut rss_after = [0; 3];
-    for pass in 0..3 {
+    for (pass, rss) in rss_after.iter_mut().enumerate() {
         let mut repeat = Tally::default();
         let counts = if pass == 0 { &mut tally } else { &mut repeat };
         for c in corpus() {
@@ -572,7 +572,7 @@ async fn stdio_survives_the_corpus() {
                 counts.add(c.category, outcome(&answer));
             }
         }
-        rss_after[pass] = rss_kb(s.pid()).0;
+        *rss = rss_kb(s.pid()).0;
     }
 
     // The same id twice in flight: both get an answer carrying it.
@@ -811,14 +811,14 @@ async fn http_survives_the_corpus() {
     let (before, _) = rss_kb(pid);
 
     let mut rss_after = [0; 3];
-    for pass in 0..3 {
+    for (pass, rss) in rss_after.iter_mut().enumerate() {
         let mut repeat = Tally::default();
         let counts = if pass == 0 { &mut tally } else { &mut repeat };
         for c in corpus() {
             h.record(counts, c.category, c.bytes, c.answers).await;
             h.ping().await;
         }
-        rss_after[pass] = rss_kb(pid).0;
+        *rss = rss_kb(pid).0;
     }
 
     let h = Arc::new(h);

@@ -32,6 +32,9 @@ const REASONS: [(Reason, &str); 4] = [
     (Reason::BadClientKey, "bad_client_key"),
 ];
 
+/// Counts by reason name (only those above zero), and the last peer refused.
+type Summary = (Vec<(&'static str, u64)>, Option<SocketAddr>);
+
 /// Counts since the last summary, and the last peer refused (a hint where to look).
 #[derive(Debug, Default)]
 pub struct Rejections {
@@ -48,7 +51,7 @@ impl Rejections {
     }
 
     /// Takes the counts (zeroing them); `None` when nothing was refused.
-    fn take(&self) -> Option<(Vec<(&'static str, u64)>, Option<SocketAddr>)> {
+    fn take(&self) -> Option<Summary> {
         let counts: Vec<(&'static str, u64)> = REASONS
             .iter()
             .map(|(r, name)| (*name, self.counts[*r as usize].swap(0, Ordering::Relaxed)))
