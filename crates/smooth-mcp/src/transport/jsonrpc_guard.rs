@@ -8,6 +8,10 @@
 //!   even when the id is readable (`{"jsonrpc":"2.0","id":3,"method":"tools/list","params":"x"}`);
 //! * a known method whose params do not fit (`tools/call` with `"name": 5`) falls through to
 //!   rmcp's catch-all custom request and is answered `-32601 method not found`;
+//! * stdio: a notification or response before `initialize` ends the whole server (the
+//!   handshake takes only requests), so the guard drops those until then;
+//! * a request reusing the id of one still in flight loses an answer (see
+//!   [`super::request_ids`]): both guards refuse the reuse with `-32600`;
 //! * Streamable HTTP (`common/server_side_http.rs`): any body that does not deserialize is
 //!   answered 415 Unsupported Media Type with a plain-text body, which is for a wrong
 //!   `Content-Type`, not a bad body.
