@@ -571,6 +571,9 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::{ApiKey, ClientConfig};

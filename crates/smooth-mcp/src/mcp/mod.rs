@@ -14,6 +14,8 @@ mod output;
 mod profiles;
 mod progress;
 mod resources;
+#[cfg(test)]
+mod proptests;
 mod results;
 mod schema;
 mod sessions;

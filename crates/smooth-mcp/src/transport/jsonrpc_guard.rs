@@ -8,6 +8,10 @@
 //!   even when the id is readable (`{"jsonrpc":"2.0","id":3,"method":"tools/list","params":"x"}`);
 //! * a known method whose params do not fit (`tools/call` with `"name": 5`) falls through to
 //!   rmcp's catch-all custom request and is answered `-32601 method not found`;
+//! * stdio: a notification or response before `initialize` ends the whole server (the
+//!   handshake takes only requests), so the guard drops those until then;
+//! * a request reusing the id of one still in flight loses an answer (see
+//!   [`super::request_ids`]): both guards refuse the reuse with `-32600`;
 //! * Streamable HTTP (`common/server_side_http.rs`): any body that does not deserialize is
 //!   answered 415 Unsupported Media Type with a plain-text body, which is for a wrong
 //!   `Content-Type`, not a bad body.
@@ -25,6 +29,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ErrorCode};
 use serde_json::{Value, json};
 use tokio::io::{
@@ -35,18 +40,23 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::request_ids::{Admitted, InFlight};
 use crate::escape;
 
 /// serde_json's recursion limit: deeper input fails to parse.
 const MAX_DEPTH: usize = 128;
 /// Longest stdio line accepted; rmcp's own cap (`DEFAULT_MAX_LINE_LENGTH`).
 const MAX_LINE: u64 = 16 * 1024 * 1024;
+/// Largest line buffer kept between lines.
+const KEEP_LINE_BUFFER: usize = 1024 * 1024;
 /// Room in the pipes between the guard and rmcp.
 const PIPE_BYTES: usize = 64 * 1024;
 /// How long, after rmcp stops, its last output may take to reach stdout.
 const FLUSH_BOUND: Duration = Duration::from_secs(2);
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 const JSON_MIME: &str = "application/json";
+/// The Streamable HTTP session header (rmcp's `HEADER_SESSION_ID`).
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Request methods rmcp's `ClientRequest` knows; one of these parsed as a custom request
 /// means its params did not fit.
@@ -146,7 +156,9 @@ pub fn check(bytes: &[u8]) -> Verdict {
     let version_ok = object.get("jsonrpc").and_then(Value::as_str) == Some("2.0");
     match (id, method) {
         (None, Some(_)) if !object.contains_key("id") => Verdict::Unanswerable,
-        (None, None) if object.contains_key("result") || object.contains_key("error") => {
+        // A response (to a request this server never sent, or of the wrong shape): JSON-RPC
+        // answers no response, whatever its id.
+        (_, None) if object.contains_key("result") || object.contains_key("error") => {
             Verdict::Unanswerable
         }
         (Some(id), Some(method)) if version_ok => {
@@ -296,13 +308,14 @@ impl Stdio {
         let (from_rmcp, to_rmcp) = tokio::io::split(guard_side);
         let output = Arc::new(Mutex::new(output));
         let input_closed = CancellationToken::new();
-        let reader = read_lines(input, to_rmcp, output.clone());
+        let ids = InFlight::default();
+        let reader = read_lines(input, to_rmcp, output.clone(), ids.clone());
         let closed = input_closed.clone();
         tokio::spawn(async move {
             reader.await;
             closed.cancel();
         });
-        let pump = tokio::spawn(pump(from_rmcp, output));
+        let pump = tokio::spawn(pump(from_rmcp, output, ids));
         (Self { pump, input_closed }, rmcp_side)
     }
 
@@ -320,14 +333,23 @@ impl Stdio {
 }
 
 /// Reads `input` line by line: good lines go on to rmcp, bad ones are answered.
-async fn read_lines<R, W>(input: R, mut to_rmcp: WriteHalf<DuplexStream>, output: Shared<W>)
-where
+async fn read_lines<R, W>(
+    input: R,
+    mut to_rmcp: WriteHalf<DuplexStream>,
+    output: Shared<W>,
+    ids: InFlight,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut input = BufReader::new(input);
     let mut line = Vec::new();
+    let mut started = false;
     loop {
+        // One huge line must not keep its buffer (up to MAX_LINE) for the whole session.
+        if line.capacity() > KEEP_LINE_BUFFER {
+            line = Vec::new();
+        }
         line.clear();
         match (&mut input)
             .take(MAX_LINE + 1)
@@ -363,8 +385,32 @@ where
         if body.trim_ascii().is_empty() {
             continue;
         }
-        match check(body) {
+        let verdict = check(body);
+        if !started && !matches!(verdict, Verdict::Answer(_)) {
+            match before_start(body) {
+                PreStart::Request { starts } => started = starts,
+                PreStart::Other => {
+                    tracing::warn!(
+                        "dropped a notification or response sent before `initialize` (the \
+                         handshake takes only requests)"
+                    );
+                    continue;
+                }
+            }
+        }
+        match verdict {
+            // rmcp would answer a malformed response with an id-less -32600: JSON-RPC answers
+            // no response, so it stops here.
+            Verdict::Unanswerable if is_response(body) => {
+                tracing::debug!("dropped a malformed JSON-RPC response");
+            }
             Verdict::Pass | Verdict::Unanswerable => {
+                if let Err(reply) = ids.admit("", body) {
+                    if write_answer(&output, &reply).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 if !line.ends_with(b"\n") {
                     line.push(b'\n');
                 }
@@ -382,6 +428,45 @@ where
     // Dropping `to_rmcp` leaves rmcp's side of the pipe open (it holds both halves), so
     // say end-of-input explicitly.
     let _ = to_rmcp.shutdown().await;
+}
+
+/// A message that reaches rmcp before its handshake has ended.
+#[derive(Debug, PartialEq)]
+enum PreStart {
+    /// A request; `starts` when rmcp's handshake ends with it: `initialize`, or a request
+    /// carrying its protocol version inline (the stateless lifecycle).
+    Request { starts: bool },
+    /// A notification or a response: rmcp 3.11 ends the whole server on one of these
+    /// before the handshake (`ExpectedInitializeRequest`), so the guard drops it —
+    /// JSON-RPC owes no answer to either.
+    Other,
+}
+
+/// A JSON-RPC object without a method: a response.
+fn is_response(body: &[u8]) -> bool {
+    let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
+    matches!(serde_json::from_slice::<Value>(body), Ok(Value::Object(m)) if !m.contains_key("method"))
+}
+
+fn before_start(body: &[u8]) -> PreStart {
+    let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
+    let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(body) else {
+        return PreStart::Other;
+    };
+    let (Some(method), true) = (
+        message.get("method").and_then(Value::as_str),
+        message.contains_key("id"),
+    ) else {
+        return PreStart::Other;
+    };
+    let inline_version = message
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+        .is_some();
+    PreStart::Request {
+        starts: method == "initialize" || inline_version,
+    }
 }
 
 async fn skip_rest_of_line<R: AsyncRead + Unpin>(input: &mut BufReader<R>) -> std::io::Result<()> {
@@ -411,7 +496,11 @@ async fn write_answer<W: AsyncWrite + Unpin>(
 }
 
 /// Copies rmcp's output to `output`, a whole line at a time.
-async fn pump<W: AsyncWrite + Unpin>(from_rmcp: ReadHalf<DuplexStream>, output: Shared<W>) {
+async fn pump<W: AsyncWrite + Unpin>(
+    from_rmcp: ReadHalf<DuplexStream>,
+    output: Shared<W>,
+    ids: InFlight,
+) {
     let mut from_rmcp = BufReader::new(from_rmcp);
     let mut line = Vec::new();
     loop {
@@ -420,6 +509,7 @@ async fn pump<W: AsyncWrite + Unpin>(from_rmcp: ReadHalf<DuplexStream>, output: 
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        ids.answered("", &line);
         let mut out = output.lock().await;
         if out.write_all(&line).await.is_err() || out.flush().await.is_err() {
             return;
@@ -430,10 +520,18 @@ async fn pump<W: AsyncWrite + Unpin>(from_rmcp: ReadHalf<DuplexStream>, output: 
 /// Axum middleware for `/mcp`: a JSON POST whose body is not a message rmcp can take is
 /// answered 400 with a JSON-RPC error. Other requests (wrong `Content-Type` included, which
 /// rmcp answers 415) go on untouched. `max_bytes` is the body cap rmcp also enforces.
-pub async fn http_layer(State(max_bytes): State<usize>, request: Request, next: Next) -> Response {
+/// What [`http_layer`] needs: rmcp's body cap, and the ids in flight per session.
+#[derive(Debug, Clone)]
+pub struct HttpGuard {
+    pub max_bytes: usize,
+    pub ids: InFlight,
+}
+
+pub async fn http_layer(State(guard): State<HttpGuard>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || !is_json(request.headers()) {
         return next.run(request).await;
     }
+    let max_bytes = guard.max_bytes;
     let (parts, body) = request.into_parts();
     // A body that cannot be read in full is over the cap, or its connection is gone.
     let Ok(bytes) = axum::body::to_bytes(body, max_bytes).await else {
@@ -444,11 +542,29 @@ pub async fn http_layer(State(max_bytes): State<usize>, request: Request, next: 
             .into_response();
     };
     let reply = match check(&bytes) {
-        Verdict::Pass => {
-            return next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
-        }
+        // Without a session (initialize, or --stateless) each request has an rmcp of its own.
+        Verdict::Pass => match parts.headers.get(SESSION_HEADER).map(|s| s.as_bytes()) {
+            None => {
+                return next
+                    .run(Request::from_parts(parts, Body::from(bytes)))
+                    .await;
+            }
+            Some(session) => {
+                let scope = String::from_utf8_lossy(session).into_owned();
+                match guard.ids.admit(&scope, &bytes) {
+                    Ok(admitted) => {
+                        let response = next
+                            .run(Request::from_parts(parts, Body::from(bytes)))
+                            .await;
+                        return match admitted {
+                            Some(admitted) => release_when_sent(response, guard.ids, admitted),
+                            None => response,
+                        };
+                    }
+                    Err(reply) => reply,
+                }
+            }
+        },
         Verdict::Answer(reply) => reply,
         Verdict::Unanswerable => json!({
             "jsonrpc": "2.0",
@@ -461,6 +577,23 @@ pub async fn http_layer(State(max_bytes): State<usize>, request: Request, next: 
     };
     log_answer(&reply);
     (StatusCode::BAD_REQUEST, axum::Json(reply)).into_response()
+}
+
+/// Frees the request's id once its response (often an SSE stream) has been sent or dropped.
+fn release_when_sent(response: Response, ids: InFlight, admitted: Admitted) -> Response {
+    struct Release(InFlight, Admitted);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.done(&self.1);
+        }
+    }
+    let release = Release(ids, admitted);
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &release;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// rmcp's test: the media type before any `;` is `application/json`.
@@ -555,6 +688,44 @@ mod tests {
         assert_eq!(
             check(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":1}"#),
             Verdict::Unanswerable
+        );
+        // A malformed response with a readable id is still a response: no answer.
+        assert_eq!(
+            check(br#"{"jsonrpc":"2.0","id":6,"error":{"code":1}}"#),
+            Verdict::Unanswerable
+        );
+    }
+
+    #[test]
+    fn only_requests_reach_rmcp_before_the_handshake() {
+        let starts = |b: &str| before_start(b.as_bytes());
+        assert_eq!(
+            starts(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            PreStart::Other
+        );
+        assert_eq!(
+            starts(
+                r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#
+            ),
+            PreStart::Other
+        );
+        assert_eq!(
+            starts(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+            PreStart::Other
+        );
+        assert_eq!(
+            starts(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
+            PreStart::Request { starts: false }
+        );
+        assert_eq!(
+            starts(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#),
+            PreStart::Request { starts: true }
+        );
+        assert_eq!(
+            starts(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#
+            ),
+            PreStart::Request { starts: true }
         );
     }
 

@@ -2,4 +2,6 @@
 
 pub mod http;
 pub mod jsonrpc_guard;
+pub mod rejections;
+pub mod request_ids;
 pub mod stdio;
