@@ -23,16 +23,22 @@ pub struct UsageResult {
     /// "hour", "day" (UTC) or "process lifetime".
     pub window: String,
     /// When the window ends (RFC 3339, UTC); absent for the process lifetime.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub window_ends_at: Option<String>,
     /// Credits of tasks and sessions that ended in this window.
     pub credits_used: f64,
-    pub cost_usd: Option<f64>,
+    /// credits_used in US dollars.
+    pub cost_usd: f64,
     /// The window's budget (--credit-budget); absent: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_credits: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_left: Option<f64>,
     pub tasks_running: Vec<String>,
     pub sessions_open: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrent_tasks: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_open_sessions: Option<usize>,
 }
 
@@ -65,7 +71,7 @@ impl SmoothServer {
             window: usage.window.name().to_owned(),
             window_ends_at: usage.window_ends.and_then(rfc3339),
             credits_used: usage.credits_used,
-            cost_usd: usd(Some(usage.credits_used)),
+            cost_usd: usd(Some(usage.credits_used)).unwrap_or_default(),
             budget_credits: usage.budget,
             budget_left: usage
                 .budget
