@@ -20,16 +20,14 @@ pub struct UsageArgs {}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct UsageResult {
-    /// "hour", "day" (UTC) or "process lifetime".
+    /// hour, day (UTC) or process lifetime.
     pub window: String,
-    /// When the window ends (RFC 3339, UTC); absent for the process lifetime.
+    /// RFC 3339, UTC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_ends_at: Option<String>,
-    /// Credits of tasks and sessions that ended in this window.
+    /// By tasks and sessions that ended in this window.
     pub credits_used: f64,
-    /// credits_used in US dollars.
     pub cost_usd: f64,
-    /// The window's budget (--credit-budget); absent: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_credits: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
