@@ -48,9 +48,11 @@ impl FromStr for Budget {
     fn from_str(s: &str) -> Result<Self, String> {
         let (n, window) = match s.trim().split_once('/') {
             None => (s.trim(), Window::Lifetime),
-            Some((n, "day")) => (n.trim(), Window::Day),
-            Some((n, "hour")) => (n.trim(), Window::Hour),
-            Some((_, w)) => return Err(format!("unknown window {w:?}; use /day or /hour")),
+            Some((n, w)) => match w.trim() {
+                "day" => (n.trim(), Window::Day),
+                "hour" => (n.trim(), Window::Hour),
+                w => return Err(format!("unknown window {w:?}; use /day or /hour")),
+            },
         };
         match n.parse::<f64>() {
             Ok(credits) if credits.is_finite() && credits > 0.0 => Ok(Self { credits, window }),
@@ -460,7 +462,9 @@ impl Limits {
                     account.running.remove(id);
                 }
                 // Unknown for now: it keeps its place (the safe side of a limit).
-                Err(e) => tracing::debug!(task = %id, error = %e, "could not read a task for the limits"),
+                Err(e) => {
+                    tracing::debug!(task = %id, error = %e, "could not read a task for the limits")
+                }
             }
         }
         // A read's watch is dropped with `read`; sweep while it still lives.
@@ -498,10 +502,22 @@ mod tests {
     fn windows_are_aligned_to_utc() {
         // 2026-12-01T18:07:25Z
         let t = 1_796_148_445;
-        assert_eq!(rfc3339(Window::Hour.start(t)).unwrap(), "2026-12-01T18:00:00Z");
-        assert_eq!(rfc3339(Window::Hour.end(t).unwrap()).unwrap(), "2026-12-01T19:00:00Z");
-        assert_eq!(rfc3339(Window::Day.start(t)).unwrap(), "2026-12-01T00:00:00Z");
-        assert_eq!(rfc3339(Window::Day.end(t).unwrap()).unwrap(), "2026-12-02T00:00:00Z");
+        assert_eq!(
+            rfc3339(Window::Hour.start(t)).unwrap(),
+            "2026-12-01T18:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(Window::Hour.end(t).unwrap()).unwrap(),
+            "2026-12-01T19:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(Window::Day.start(t)).unwrap(),
+            "2026-12-01T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(Window::Day.end(t).unwrap()).unwrap(),
+            "2026-12-02T00:00:00Z"
+        );
         // The last second of a window is in it; the next one starts the next window.
         let end = Window::Hour.end(t).unwrap();
         assert_eq!(Window::Hour.start(end - 1), Window::Hour.start(t));
@@ -518,7 +534,11 @@ mod tests {
         a.add(Window::Hour, t + 60, 1.5);
         assert_eq!(a.spent(Window::Hour, t + 120), 4.5);
         let next = Window::Hour.end(t).unwrap();
-        assert_eq!(a.spent(Window::Hour, next), 0.0, "a new hour starts from zero");
+        assert_eq!(
+            a.spent(Window::Hour, next),
+            0.0,
+            "a new hour starts from zero"
+        );
         a.add(Window::Lifetime, next, 2.0);
         assert_eq!(a.spent(Window::Lifetime, next + 86_400 * 400), 2.0);
     }

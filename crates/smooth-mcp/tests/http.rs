@@ -665,10 +665,20 @@ async fn limits_count_each_client_key_on_its_own() {
     .await;
     let a = server.client(&[("x-smooth-api-key", KEY_A)]).await;
     let b = server.client(&[("x-smooth-api-key", KEY_B)]).await;
-    let task_a = ok(&a, "run_browser_task", json!({"task": ENDLESS, "wait_seconds": 1})).await;
+    let task_a = ok(
+        &a,
+        "run_browser_task",
+        json!({"task": ENDLESS, "wait_seconds": 1}),
+    )
+    .await;
     let id_a = task_a["task_id"].as_str().unwrap().to_owned();
     // Another key is another account: its own limit.
-    let task_b = ok(&b, "run_browser_task", json!({"task": ENDLESS, "wait_seconds": 1})).await;
+    let task_b = ok(
+        &b,
+        "run_browser_task",
+        json!({"task": ENDLESS, "wait_seconds": 1}),
+    )
+    .await;
     let id_b = task_b["task_id"].as_str().unwrap().to_owned();
     assert_eq!(mock.count("POST", "/task"), 2);
 
@@ -676,7 +686,10 @@ async fn limits_count_each_client_key_on_its_own() {
     assert_eq!(refused.is_error, Some(true));
     let refused = text(&refused);
     assert!(refused.contains(&id_a), "{refused}");
-    assert!(!refused.contains(&id_b), "another account's task is not shown: {refused}");
+    assert!(
+        !refused.contains(&id_b),
+        "another account's task is not shown: {refused}"
+    );
     assert_eq!(mock.count("POST", "/task"), 2, "nothing was sent");
 
     let usage_a = ok(&a, "usage", json!({})).await;
@@ -684,5 +697,8 @@ async fn limits_count_each_client_key_on_its_own() {
     let usage_b = ok(&b, "usage", json!({})).await;
     assert_eq!(usage_b["tasks_running"], json!([id_b]), "{usage_b}");
     let logs = server.stderr();
-    assert!(!logs.contains(KEY_A) && !logs.contains(KEY_B), "no key in the logs");
+    assert!(
+        !logs.contains(KEY_A) && !logs.contains(KEY_B),
+        "no key in the logs"
+    );
 }

@@ -35,7 +35,10 @@ async fn over_the_task_limit_names_the_running_task_and_sends_nothing() {
         .await;
     assert!(refused.contains(&id), "names the running task: {refused}");
     assert!(refused.contains(&live), "and where to watch it: {refused}");
-    assert!(refused.contains("cancel_task"), "says how to free it: {refused}");
+    assert!(
+        refused.contains("cancel_task"),
+        "says how to free it: {refused}"
+    );
     assert!(refused.contains("--max-concurrent-tasks"), "{refused}");
     assert_eq!(mock.count("POST", "/task"), 1, "nothing was sent");
 
@@ -50,7 +53,10 @@ async fn over_the_task_limit_names_the_running_task_and_sends_nothing() {
     let next = server
         .ok("run_browser_task", json!({"task": "a short one"}))
         .await;
-    assert_eq!(next["status"], "done", "the cancelled task freed its place: {next}");
+    assert_eq!(
+        next["status"], "done",
+        "the cancelled task freed its place: {next}"
+    );
     server.quit().await;
 }
 
@@ -74,7 +80,9 @@ async fn a_task_that_ended_unwatched_frees_its_place() {
         .await;
     assert_eq!(first["status"], "running", "{first}");
     let id = first["task_id"].as_str().unwrap();
-    let refused = server.err("run_browser_task", json!({"task": "next"})).await;
+    let refused = server
+        .err("run_browser_task", json!({"task": "next"}))
+        .await;
     assert!(refused.contains(id), "{refused}");
     mock.wait_terminal(id).await.expect("the task ends");
     let next = server.ok("run_browser_task", json!({"task": "next"})).await;
@@ -143,7 +151,10 @@ async fn a_spent_budget_refuses_new_work_until_the_window_ends() {
         assert_eq!(done["status"], "done", "{done}");
         spent += done["credits_used"].as_f64().unwrap();
     }
-    assert!(spent >= 3.0, "the mock's tasks cost enough to spend the budget: {spent}");
+    assert!(
+        spent >= 3.0,
+        "the mock's tasks cost enough to spend the budget: {spent}"
+    );
     let usage = server.ok("usage", json!({})).await;
     assert_eq!(usage["credits_used"].as_f64().unwrap(), spent, "{usage}");
     assert_eq!(usage["budget_left"], 0.0, "{usage}");
@@ -151,7 +162,9 @@ async fn a_spent_budget_refuses_new_work_until_the_window_ends() {
     let ends = usage["window_ends_at"].as_str().unwrap().to_owned();
     assert!(ends.ends_with(":00:00Z"), "an hour boundary in UTC: {ends}");
 
-    let refused = server.err("run_browser_task", json!({"task": "third"})).await;
+    let refused = server
+        .err("run_browser_task", json!({"task": "third"}))
+        .await;
     assert!(refused.contains(&format!("after {ends}")), "{refused}");
     assert!(refused.contains("--credit-budget"), "{refused}");
     let refused = server.err("open_session", json!({})).await;
@@ -173,7 +186,9 @@ async fn a_spent_budget_lets_an_open_session_finish_but_starts_no_agent_task_in_
     .await;
     let opened = server.ok("open_session", json!({})).await;
     let session = opened["session_id"].as_str().unwrap().to_owned();
-    let done = server.ok("run_browser_task", json!({"task": "spend"})).await;
+    let done = server
+        .ok("run_browser_task", json!({"task": "spend"}))
+        .await;
     assert!(done["credits_used"].as_f64().unwrap() >= 1.0, "{done}");
 
     // Running work continues: the open session still answers browser actions…
@@ -190,7 +205,10 @@ async fn a_spent_budget_lets_an_open_session_finish_but_starts_no_agent_task_in_
             json!({"session_id": session, "action": "run_task", "task": "more"}),
         )
         .await;
-    assert!(refused.contains("process"), "a lifetime budget says so: {refused}");
+    assert!(
+        refused.contains("process"),
+        "a lifetime budget says so: {refused}"
+    );
     assert_eq!(mock.count("POST", &format!("/task/{session}/event")), 1);
     let usage = server.ok("usage", json!({})).await;
     assert_eq!(usage["window"], "process lifetime", "{usage}");

@@ -14,8 +14,8 @@ use super::args::{
 };
 use super::http::{AuthTokens, HttpConfigError, HttpOptions};
 use crate::agent_tools::{OperatorTools, OperatorToolsError};
-use crate::limits::LimitSettings;
 use crate::config_file::{self, ConfigFileError, ServerConfigFile};
+use crate::limits::LimitSettings;
 use crate::mcp::{AgentSetup, FileSettings, Proxy, Settings, TaskDefaults, Toolset};
 use crate::secrets::{MIN_SECRET_LEN, RedactError, Redactor, Secrets, SecretsError};
 use smooth_api::downloads::ArchiveLimits;

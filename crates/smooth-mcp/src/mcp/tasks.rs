@@ -303,7 +303,10 @@ impl SmoothServer {
             .limits
             .admit(&self.state.watcher, client, kind)
             .await
-            .map_err(|r| ToolError::Smooth(r.to_string()))?;
+            .map_err(|r| {
+                tracing::info!(refusal = %r, "creation refused by a limit");
+                ToolError::Smooth(r.to_string())
+            })?;
         let Some(_busy) = self.state.ledger.begin() else {
             return Err(ToolError::Smooth(format!(
                 "{doing}: the server is shutting down; nothing was created. Try again once it is \
