@@ -40,6 +40,7 @@ pub mod config;
 pub mod config_file;
 pub mod escape;
 pub mod ledger;
+pub mod limits;
 pub mod mcp;
 pub mod pictures;
 pub mod secrets;

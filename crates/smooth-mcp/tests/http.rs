@@ -644,3 +644,61 @@ async fn a_secret_never_appears_in_http_responses_or_logs() {
     );
     assert!(!stderr.contains(SENTINEL), "the logs held the secret");
 }
+
+#[tokio::test]
+async fn limits_count_each_client_key_on_its_own() {
+    const KEY_A: &str = "sk-client-a-4Jd9";
+    const KEY_B: &str = "sk-client-b-8Lm2";
+    const ENDLESS: &str = "Watch the page [mock:duration=86400s]";
+    let mock = mock().await;
+    let server = start(
+        &mock,
+        &[
+            "--client-keys",
+            "--auth-token",
+            TOKEN,
+            "--max-concurrent-tasks",
+            "1",
+        ],
+        &[],
+    )
+    .await;
+    let a = server.client(&[("x-smooth-api-key", KEY_A)]).await;
+    let b = server.client(&[("x-smooth-api-key", KEY_B)]).await;
+    let task_a = ok(
+        &a,
+        "run_browser_task",
+        json!({"task": ENDLESS, "wait_seconds": 1}),
+    )
+    .await;
+    let id_a = task_a["task_id"].as_str().unwrap().to_owned();
+    // Another key is another account: its own limit.
+    let task_b = ok(
+        &b,
+        "run_browser_task",
+        json!({"task": ENDLESS, "wait_seconds": 1}),
+    )
+    .await;
+    let id_b = task_b["task_id"].as_str().unwrap().to_owned();
+    assert_eq!(mock.count("POST", "/task"), 2);
+
+    let refused = call(&a, "run_browser_task", json!({"task": "one more"})).await;
+    assert_eq!(refused.is_error, Some(true));
+    let refused = text(&refused);
+    assert!(refused.contains(&id_a), "{refused}");
+    assert!(
+        !refused.contains(&id_b),
+        "another account's task is not shown: {refused}"
+    );
+    assert_eq!(mock.count("POST", "/task"), 2, "nothing was sent");
+
+    let usage_a = ok(&a, "usage", json!({})).await;
+    assert_eq!(usage_a["tasks_running"], json!([id_a]), "{usage_a}");
+    let usage_b = ok(&b, "usage", json!({})).await;
+    assert_eq!(usage_b["tasks_running"], json!([id_b]), "{usage_b}");
+    let logs = server.stderr();
+    assert!(
+        !logs.contains(KEY_A) && !logs.contains(KEY_B),
+        "no key in the logs"
+    );
+}

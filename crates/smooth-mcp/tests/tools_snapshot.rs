@@ -8,7 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use support::{Launch, spawn};
 
-const CORE: [&str; 7] = [
+const CORE: [&str; 8] = [
     "answer_tool_call",
     "cancel_task",
     "get_task",
@@ -16,6 +16,7 @@ const CORE: [&str; 7] = [
     "open_session",
     "run_browser_task",
     "session_action",
+    "usage",
 ];
 const FILES: [&str; 3] = ["delete_file", "download_files", "upload_file"];
 const PROFILES: [&str; 3] = ["create_profile", "delete_profile", "list_profiles"];
@@ -23,9 +24,10 @@ const EXTENSIONS: [&str; 3] = ["delete_extension", "list_extensions", "upload_ex
 
 /// Byte budgets for `tools/list` (compact JSON): raise them only on purpose. Raised for
 /// agent tools (answer_tool_call; custom_tools, tools, secrets; pending_tool_calls results),
-/// then for files (download_files, whose output schema is a task result's; `files` results).
-const DEFAULT_BUDGET: usize = 27_000;
-const ALL_BUDGET: usize = 29_000;
+/// then for files (download_files, whose output schema is a task result's; `files` results),
+/// then for usage (spending and limits, in core).
+const DEFAULT_BUDGET: usize = 28_000;
+const ALL_BUDGET: usize = 30_000;
 /// What the model reads of the default set on every turn (names, descriptions, input
 /// schemas), and how many tools: the house budget.
 const MODEL_READ_BUDGET: usize = 14 * 1024;

@@ -7,6 +7,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
+use crate::limits::Budget;
 use crate::mcp::{Agent, Device, Toolset};
 use crate::secrets::{SecretArgParser, SecretSpec};
 use smooth_api::DEFAULT_BASE_URL;
@@ -26,6 +27,8 @@ pub struct ServerArgs {
     pub downloads: DownloadArgs,
     #[command(flatten)]
     pub sessions: SessionArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     #[command(flatten)]
     pub tools: ToolArgs,
     #[command(flatten)]
@@ -226,6 +229,24 @@ pub struct SessionArgs {
     /// Leave sessions open when the server exits (they keep costing money until closed).
     #[arg(long, env = "SMOOTH_MCP_KEEP_SESSIONS")]
     pub keep_sessions: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Most tasks running at once per account (per client key with --client-keys); more are
+    /// refused with what runs and how to stop it.
+    #[arg(long, env = "SMOOTH_MCP_MAX_CONCURRENT_TASKS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_concurrent_tasks: Option<u64>,
+
+    /// Most sessions open at once per account (per client key with --client-keys).
+    #[arg(long, env = "SMOOTH_MCP_MAX_OPEN_SESSIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_open_sessions: Option<u64>,
+
+    /// Credits per account that finished tasks and sessions may use: N for this process's
+    /// life, N/day or N/hour (UTC windows). Spent: new tasks and sessions are refused.
+    #[arg(long, env = "SMOOTH_MCP_CREDIT_BUDGET", value_name = "N[/day|/hour]")]
+    pub credit_budget: Option<Budget>,
 }
 
 #[derive(Debug, Clone, Args)]

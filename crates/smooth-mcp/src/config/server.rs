@@ -9,11 +9,13 @@ use secrecy::ExposeSecret;
 use smooth_api::{ApiKey, Certificate, ClientConfig, RetryPolicy};
 
 use super::args::{
-    AgentArgs, BrowserArgs, DownloadArgs, HttpArgs, McpTasks, OnOff, ServerArgs, Transport,
+    AgentArgs, BrowserArgs, DownloadArgs, HttpArgs, LimitArgs, McpTasks, OnOff, ServerArgs,
+    Transport,
 };
 use super::http::{AuthTokens, HttpConfigError, HttpOptions};
 use crate::agent_tools::{OperatorTools, OperatorToolsError};
 use crate::config_file::{self, ConfigFileError, ServerConfigFile};
+use crate::limits::LimitSettings;
 use crate::mcp::{AgentSetup, FileSettings, Proxy, Settings, TaskDefaults, Toolset};
 use crate::secrets::{MIN_SECRET_LEN, RedactError, Redactor, Secrets, SecretsError};
 use smooth_api::downloads::ArchiveLimits;
@@ -110,6 +112,7 @@ impl ServerArgs {
             ask_user: self.agent.ask_user == OnOff::On,
             tool_answer_timeout: Duration::from_secs_f64(self.agent.tool_answer_timeout),
             files: file_settings(&self.downloads, matches!(transport, TransportConfig::Stdio)),
+            limits: limit_settings(&self.limits),
         };
         let agent = agent_setup(&self.agent, &settings.task_defaults)?;
         let connection = &self.connection;
@@ -209,6 +212,15 @@ fn clean(list: &[String]) -> Vec<String> {
 /// start servers), where reading anything needs `--allow-dir`.
 /// Over stdio the files land on the user's disk; over HTTP they stay with Smooth and are
 /// served as resources.
+fn limit_settings(args: &LimitArgs) -> LimitSettings {
+    let count = |n: Option<u64>| n.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    LimitSettings {
+        max_concurrent_tasks: count(args.max_concurrent_tasks),
+        max_open_sessions: count(args.max_open_sessions),
+        credit_budget: args.credit_budget,
+    }
+}
+
 fn file_settings(args: &DownloadArgs, stdio: bool) -> FileSettings {
     let max = args.max_download_mb.saturating_mul(1024 * 1024);
     FileSettings {

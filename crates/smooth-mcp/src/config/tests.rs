@@ -217,3 +217,43 @@ fn setup_names_one_client_or_lists_them() {
     assert!(parse(&["setup", "emacs"]).is_err());
     assert!(parse(&["setup", "cursor", "--toolsets", "nope"]).is_err());
 }
+
+#[test]
+fn limit_flags_reach_the_settings() {
+    use crate::limits::{Budget, LimitSettings, Window};
+    let cli = parse(&[
+        "--max-concurrent-tasks",
+        "2",
+        "--max-open-sessions",
+        "1",
+        "--credit-budget",
+        "50/day",
+    ])
+    .expect("parsed");
+    let config = cli.server.into_config().expect("valid");
+    assert_eq!(
+        config.settings.limits,
+        LimitSettings {
+            max_concurrent_tasks: Some(2),
+            max_open_sessions: Some(1),
+            credit_budget: Some(Budget {
+                credits: 50.0,
+                window: Window::Day
+            }),
+        }
+    );
+    let defaults = parse(&[])
+        .expect("parsed")
+        .server
+        .into_config()
+        .expect("valid");
+    assert_eq!(defaults.settings.limits, LimitSettings::default());
+    for bad in [
+        &["--credit-budget", "50/week"][..],
+        &["--credit-budget", "0"],
+        &["--max-concurrent-tasks", "0"],
+    ] {
+        let err = parse(bad).expect_err("refused").to_string();
+        assert!(err.contains(bad[0]), "{err}");
+    }
+}

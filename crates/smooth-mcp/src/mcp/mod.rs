@@ -21,6 +21,7 @@ mod schema;
 mod sessions;
 mod task_files;
 mod tasks;
+mod usage;
 mod wait;
 
 use std::path::PathBuf;
@@ -41,6 +42,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use crate::agent_tools::OperatorTools;
 use crate::ledger::Ledger;
+use crate::limits::{LimitSettings, Limits};
 use crate::secrets::{Redactor, Secrets};
 use crate::sessions::Sessions;
 use smooth_api::watch::Watcher;
@@ -82,6 +84,8 @@ pub struct Settings {
     pub tool_answer_timeout: Duration,
     /// Where a task's files go and the limits on them.
     pub files: FileSettings,
+    /// Concurrency and spend limits per account.
+    pub limits: LimitSettings,
 }
 
 /// What the operator configured for the agent: tools the server answers, secrets, and the
@@ -96,7 +100,8 @@ pub struct AgentSetup {
 /// A family of tools, chosen with `--toolsets`. `core` is always on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Toolset {
-    /// run_browser_task, get_task, cancel_task, open_session, session_action, list_sessions.
+    /// run_browser_task, get_task, cancel_task, open_session, session_action, list_sessions,
+    /// answer_tool_call, usage.
     Core,
     /// upload_file, delete_file, download_files.
     Files,
@@ -156,6 +161,7 @@ impl Toolset {
                 SmoothServer::task_router()
                     + SmoothServer::session_router()
                     + SmoothServer::answer_router()
+                    + SmoothServer::usage_router()
             }
             Self::Files => SmoothServer::file_router() + SmoothServer::task_files_router(),
             Self::Profiles => SmoothServer::profile_router(),
@@ -171,6 +177,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// The tasks this process created, and whether their ids reached a client.
     pub ledger: Arc<Ledger>,
+    /// What each account runs and spends, against `--max-*` and `--credit-budget`.
+    pub limits: Limits,
     pub settings: Settings,
     pub mcp_tasks: TaskManager,
     pub operator_tools: Arc<OperatorTools>,
@@ -427,6 +435,7 @@ impl AppState {
             watcher: Watcher::new(poll_interval, settings.tool_answer_timeout),
             sessions,
             ledger: Arc::default(),
+            limits: Limits::new(settings.limits.clone()),
             settings,
             mcp_tasks: TaskManager::new(),
             operator_tools: agent.operator_tools,

@@ -20,6 +20,7 @@ use super::results::{ResultStatus, TaskResult, seconds_since, usd};
 use super::task_files::FileHome;
 use super::tasks::ended_step;
 use super::wait::{Wait, Waited};
+use crate::limits::Kind;
 use crate::sessions::{self as registry, PendingTask};
 use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{SmoothClient, TaskRequest};
@@ -71,6 +72,8 @@ impl SmoothServer {
                 &session_req,
                 tools,
                 "opening the task's session",
+                // Shown to the model as a task, and held to the task limit.
+                Kind::Task,
                 |w| sessions.opened_one_shot(w.clone()),
             )
             .await?;

@@ -29,6 +29,7 @@ use super::results::{
 use super::tasks::non_empty;
 use super::wait::{Wait, Waited};
 use super::{Settings, SmoothServer};
+use crate::limits::Kind;
 use crate::sessions::{self as registry, Graceful, PendingTask, SessionEntry};
 use smooth_api::watch::TaskWatch;
 use smooth_api::{SmoothClient, SmoothError, TaskRequest, TaskResponse, TaskStatus};
@@ -263,6 +264,7 @@ impl SmoothServer {
                 &req,
                 tools,
                 "opening the session",
+                Kind::Session,
                 |w| sessions.opened(w.clone()),
             )
             .await?;
@@ -468,7 +470,7 @@ impl SmoothServer {
                 .await?
             }
             Action::RunTask(task) => {
-                self.session_task(&watch, task, reporter, ct, deadline)
+                self.session_task(&watch, &client, task, reporter, ct, deadline)
                     .await?
             }
             Action::Close { force } => self.close_session(&watch, force).await?,
@@ -508,6 +510,7 @@ impl SmoothServer {
     async fn session_task(
         &self,
         watch: &Arc<TaskWatch>,
+        client: &SmoothClient,
         run: SessionTask,
         reporter: &mut Reporter,
         ct: &CancellationToken,
@@ -531,6 +534,12 @@ impl SmoothServer {
                 )));
             }
             None => {
+                // A new agent task spends credits: not once the budget is spent.
+                self.state
+                    .limits
+                    .admit_spending(&self.state.watcher, client)
+                    .await
+                    .map_err(|r| ToolError::Smooth(r.to_string()))?;
                 let mut input = json!({
                     "task": run.task,
                     "url": run.url,

@@ -34,6 +34,7 @@ use super::results::{
 use super::task_files::FileHome;
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
+use crate::limits::Kind;
 use smooth_api::watch::{AgentTools, TaskWatch};
 use smooth_api::{CustomTool, SmoothClient, SmoothError, TaskRequest, TaskResponse};
 
@@ -293,8 +294,19 @@ impl SmoothServer {
         req: &TaskRequest,
         tools: AgentTools,
         doing: &str,
+        kind: Kind,
         register: impl FnOnce(&Arc<TaskWatch>),
     ) -> ToolResult<Arc<TaskWatch>> {
+        // Before anything is sent: a refused creation sends nothing.
+        let slot = self
+            .state
+            .limits
+            .admit(&self.state.watcher, client, kind)
+            .await
+            .map_err(|r| {
+                tracing::info!(refusal = %r, "creation refused by a limit");
+                ToolError::Smooth(r.to_string())
+            })?;
         let Some(_busy) = self.state.ledger.begin() else {
             return Err(ToolError::Smooth(format!(
                 "{doing}: the server is shutting down; nothing was created. Try again once it is \
@@ -313,6 +325,7 @@ impl SmoothServer {
                 )
             })?;
         register(&watch);
+        slot.created(client, &watch);
         Ok(watch)
     }
 
@@ -359,7 +372,7 @@ impl SmoothServer {
         }
         let ledger = &self.state.ledger;
         let watch = self
-            .create(&client, &req, tools, "creating the task", |w| {
+            .create(&client, &req, tools, "creating the task", Kind::Task, |w| {
                 ledger.created(&client, w);
             })
             .await?;
