@@ -13,9 +13,9 @@ mod one_shot;
 mod output;
 mod profiles;
 mod progress;
-mod resources;
 #[cfg(test)]
 mod proptests;
+mod resources;
 mod results;
 mod schema;
 mod sessions;
