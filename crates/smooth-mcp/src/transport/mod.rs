@@ -2,4 +2,5 @@
 
 pub mod http;
 pub mod jsonrpc_guard;
+pub mod oauth;
 pub mod stdio;
