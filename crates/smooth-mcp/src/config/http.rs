@@ -111,7 +111,7 @@ pub struct HttpOptions {
     /// How long in-flight calls may run after a shutdown signal.
     pub drain: Duration,
     /// OAuth sign-in (`--oauth-issuer`), besides the static tokens.
-    pub oauth: Option<OAuthOptions>,
+    pub oauth: Option<Arc<OAuthOptions>>,
 }
 
 /// What the OAuth resource server checks a bearer JWT against.

@@ -191,7 +191,9 @@ fn http_options(http: &HttpArgs, max_wait: Duration) -> Result<HttpOptions, Http
         allowed_hosts.push(host.to_owned());
     }
     let oauth = match (&http.oauth_issuer, public_url) {
-        (Some(issuer), Some(public)) => Some(oauth_options(http, issuer, public)?),
+        (Some(issuer), Some(public)) => {
+            Some(std::sync::Arc::new(oauth_options(http, issuer, public)?))
+        }
         _ => None,
     };
     let options = HttpOptions {

@@ -11,6 +11,7 @@
 mod keys;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -76,7 +77,7 @@ impl Invalid {
 
 /// Checks sign-ins against one issuer for one resource.
 pub struct ResourceServer {
-    opts: OAuthOptions,
+    opts: Arc<OAuthOptions>,
     keys: IssuerKeys,
     /// The resource's metadata URL, as the challenge names it.
     metadata_url: String,
@@ -84,7 +85,7 @@ pub struct ResourceServer {
 }
 
 impl ResourceServer {
-    pub fn new(opts: OAuthOptions) -> Result<Self, FetchError> {
+    pub fn new(opts: Arc<OAuthOptions>) -> Result<Self, FetchError> {
         let resource_path = opts.resource.path().trim_end_matches('/');
         let mut metadata_url = opts.resource.clone();
         metadata_url.set_path(&format!("{METADATA_PREFIX}{resource_path}"));
@@ -304,7 +305,6 @@ fn scalar(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn by_claim(pairs: &[(&str, &str)]) -> KeyByClaim {
         KeyByClaim {
