@@ -304,7 +304,7 @@ pub enum Transport {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "HTTP transport (only with --transport http)")]
 pub struct HttpArgs {
-    /// Address to listen on. Anything but loopback needs `--auth-token`.
+    /// Address to listen on. Anything but loopback needs `--auth-token` or `--oauth-issuer`.
     #[arg(long, env = "SMOOTH_MCP_LISTEN", default_value = "127.0.0.1:8931")]
     pub listen: SocketAddr,
 
