@@ -580,3 +580,29 @@ async fn a_key_map_naming_an_unset_variable_stops_the_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NOT_SET_ANYWHERE"), "{err}");
 }
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_503_not_a_pass() {
+    let key = SigningKey::generate("k1");
+    // An issuer on a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/realms/team", closed.local_addr().unwrap());
+    drop(closed);
+    let issuer = Issuer {
+        url,
+        jwks: Arc::default(),
+        fetches: Arc::default(),
+    };
+    let mock = MockSmooth::start(fast_mock()).await.unwrap();
+    let server = start(&mock, &issuer, &[], &[("SMOOTH_API_KEY", "k")]).await;
+    let token = key.sign(&server.claims(&issuer, json!({})));
+    for _ in 0..2 {
+        let r = server.post(Some(&token), &[]).await;
+        assert_eq!(r.status(), 503);
+    }
+    assert!(
+        server
+            .stderr()
+            .contains("could not fetch the OAuth issuer's signing keys")
+    );
+}

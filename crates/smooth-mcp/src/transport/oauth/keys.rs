@@ -53,6 +53,9 @@ impl KeySet {
 struct Refresh {
     jwks_uri: Option<Url>,
     last_unknown_kid: Option<Instant>,
+    /// When a fetch last failed with no keys held: requests meanwhile fail at once instead
+    /// of each waiting for the issuer's timeouts.
+    failed_at: Option<Instant>,
 }
 
 /// The issuer's keys, fetched on first use.
@@ -105,6 +108,14 @@ impl IssuerKeys {
         if let Some(ks) = self.cached().filter(fresh) {
             return Ok(ks);
         }
+        if refresh
+            .failed_at
+            .is_some_and(|t| t.elapsed() < RETRY_AFTER_FAILURE)
+        {
+            return Err(FetchError(
+                "the issuer's keys could not be fetched lately".to_owned(),
+            ));
+        }
         self.fetch_and_store(&mut refresh).await
     }
 
@@ -132,6 +143,7 @@ impl IssuerKeys {
         match self.fetch(refresh).await {
             Ok(keys) => {
                 tracing::info!(keys = keys.len(), "loaded the OAuth issuer's signing keys");
+                refresh.failed_at = None;
                 let set = Arc::new(KeySet {
                     keys: keys.into(),
                     refresh_at: Instant::now() + KEYS_TTL,
@@ -143,6 +155,7 @@ impl IssuerKeys {
                 let held = self.cached();
                 tracing::warn!(error = %e, keeping_old_keys = held.is_some(), "could not fetch the OAuth issuer's signing keys");
                 let Some(old) = held else {
+                    refresh.failed_at = Some(Instant::now());
                     return Err(e);
                 };
                 let set = Arc::new(KeySet {
