@@ -17,7 +17,7 @@ pub use args::{
     ToolArgs, Transport, TransportArgs, UploadArgs, WaitArgs,
 };
 pub use commands::{DoctorArgs, SetupArgs};
-pub use http::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
+pub use http::{AuthTokens, HttpConfigError, HttpOptions, KeyByClaim, OAuthOptions, SHORT_TOKEN};
 #[cfg(feature = "mock")]
 pub use server::MockArgs;
 pub use server::{ConfigError, ServerConfig, TransportConfig};

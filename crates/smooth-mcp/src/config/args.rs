@@ -325,7 +325,7 @@ pub enum Transport {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "HTTP transport (only with --transport http)")]
 pub struct HttpArgs {
-    /// Address to listen on. Anything but loopback needs `--auth-token`.
+    /// Address to listen on. Anything but loopback needs `--auth-token` or `--oauth-issuer`.
     #[arg(long, env = "SMOOTH_MCP_LISTEN", default_value = "127.0.0.1:8931")]
     pub listen: SocketAddr,
 
@@ -377,6 +377,47 @@ pub struct HttpArgs {
     /// (default: --max-wait-seconds + 5, so every call can return normally).
     #[arg(long, env = "SMOOTH_MCP_DRAIN_SECONDS", value_parser = drain_secs)]
     pub drain_seconds: Option<f64>,
+
+    /// The URL clients reach this server at, without `/mcp` (e.g. `https://mcp.example.com`):
+    /// names the OAuth resource (`<URL>/mcp`) and its metadata; its host is accepted as `Host`.
+    #[arg(long, env = "SMOOTH_MCP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// OAuth sign-in: accept bearer JWTs issued by this authorization server (its `issuer`,
+    /// e.g. `https://login.example.com/realms/team`), checked against its published keys.
+    /// Needs --public-url. --auth-token tokens keep working alongside.
+    #[arg(long, env = "SMOOTH_MCP_OAUTH_ISSUER", requires = "public_url")]
+    pub oauth_issuer: Option<String>,
+
+    /// The `aud` a token must carry (default: the --public-url, with or without `/mcp`).
+    #[arg(long, env = "SMOOTH_MCP_OAUTH_AUDIENCE", requires = "oauth_issuer")]
+    pub oauth_audience: Option<String>,
+
+    /// A scope every token must grant (else 403 `insufficient_scope`); repeat or
+    /// comma-separate for several.
+    #[arg(
+        long = "oauth-required-scope",
+        env = "SMOOTH_MCP_OAUTH_REQUIRED_SCOPES",
+        value_delimiter = ',',
+        requires = "oauth_issuer"
+    )]
+    pub oauth_required_scopes: Vec<String>,
+
+    /// Bill each signed-in user's calls to the Smooth key their token's CLAIM maps to in
+    /// --key-map (e.g. `groups`); a user whose claim maps to no key gets 403.
+    #[arg(long, env = "SMOOTH_MCP_KEY_BY_CLAIM", requires_all = ["oauth_issuer", "key_map"])]
+    pub key_by_claim: Option<String>,
+
+    /// For --key-by-claim: `VALUE=ENV_VAR` pairs, a claim value and the environment variable
+    /// holding the Smooth key it bills to (e.g. `sales=SMOOTH_KEY_SALES`); repeat or
+    /// comma-separate.
+    #[arg(
+        long = "key-map",
+        env = "SMOOTH_MCP_KEY_MAP",
+        value_delimiter = ',',
+        requires = "key_by_claim"
+    )]
+    pub key_map: Vec<String>,
 }
 
 pub(super) fn toolset_name(s: &str) -> Result<String, String> {

@@ -1,12 +1,15 @@
 //! What the HTTP transport is configured with, checked before anything starts: a bad token or
 //! an unprotected address is a configuration error. `crate::transport::http` consumes these.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use smooth_api::ApiKey;
 use subtle::{Choice, ConstantTimeEq};
+use url::Url;
 
 /// Tokens shorter than this are accepted with a warning.
 pub const SHORT_TOKEN: usize = 16;
@@ -18,8 +21,8 @@ pub enum HttpConfigError {
         "refusing to listen on {addr} without an auth token: it is not a loopback address, so \
          anyone who can reach it could run browsers billed to your Smooth account. Set \
          SMOOTH_MCP_AUTH_TOKEN (or --auth-token) to a long random secret (e.g. `openssl rand \
-         -hex 32`) and give it to your clients as `Authorization: Bearer <token>`, or listen on \
-         127.0.0.1"
+         -hex 32`) and give it to your clients as `Authorization: Bearer <token>`, sign clients \
+         in with --oauth-issuer, or listen on 127.0.0.1"
     )]
     UnprotectedBind { addr: SocketAddr },
     #[error("an empty --auth-token / SMOOTH_MCP_AUTH_TOKEN entry was given; remove it")]
@@ -29,6 +32,18 @@ pub enum HttpConfigError {
          and -._~+/= only"
     )]
     BadToken,
+    #[error("{flag} must be an http(s) URL without a query or fragment, e.g. {example}")]
+    BadUrl {
+        flag: &'static str,
+        example: &'static str,
+    },
+    #[error("--key-map entry {0:?} is not VALUE=ENV_VAR")]
+    BadKeyMapEntry(String),
+    #[error(
+        "--key-map names environment variable {var}, which is not set or empty (it should hold \
+         the Smooth key for that claim value)"
+    )]
+    MissingMappedKey { var: String },
 }
 
 /// The bearer tokens a request may carry; `Debug` shows none of them.
@@ -95,6 +110,97 @@ pub struct HttpOptions {
     pub client_keys: bool,
     /// How long in-flight calls may run after a shutdown signal.
     pub drain: Duration,
+    /// OAuth sign-in (`--oauth-issuer`), besides the static tokens.
+    pub oauth: Option<Arc<OAuthOptions>>,
+}
+
+/// What the OAuth resource server checks a bearer JWT against.
+#[derive(Debug, Clone)]
+pub struct OAuthOptions {
+    /// Exactly as the issuer writes it in `iss` (and in its metadata's `issuer`).
+    pub issuer: String,
+    /// The MCP endpoint's public URL: the protected resource's identifier.
+    pub resource: Url,
+    /// `aud` values accepted (any one of them).
+    pub audiences: Vec<String>,
+    /// Scopes every token must grant.
+    pub required_scopes: Vec<String>,
+    /// `--key-by-claim`: which Smooth key a user's calls bill to.
+    pub key_by_claim: Option<KeyByClaim>,
+}
+
+/// A claim of the signed-in user's token and the Smooth key each of its values bills to.
+#[derive(Debug, Clone)]
+pub struct KeyByClaim {
+    pub claim: String,
+    /// Claim value → key. `ApiKey` never shows itself in `Debug`.
+    pub keys: Arc<HashMap<String, ApiKey>>,
+}
+
+impl KeyByClaim {
+    /// Reads each `VALUE=ENV_VAR` entry's key from the environment now, so a missing
+    /// variable stops the start (the error names the variable, never a value).
+    pub fn from_env(claim: &str, entries: &[String]) -> Result<Self, HttpConfigError> {
+        let mut keys = HashMap::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            // Split at the last `=`: claim values may hold one, variable names cannot.
+            let Some((value, var)) = entry.rsplit_once('=') else {
+                return Err(HttpConfigError::BadKeyMapEntry(entry.to_owned()));
+            };
+            let (value, var) = (value.trim(), var.trim());
+            if value.is_empty() || var.is_empty() {
+                return Err(HttpConfigError::BadKeyMapEntry(entry.to_owned()));
+            }
+            let key = std::env::var(var)
+                .ok()
+                .and_then(ApiKey::new)
+                .ok_or_else(|| HttpConfigError::MissingMappedKey {
+                    var: var.to_owned(),
+                })?;
+            keys.insert(value.to_owned(), key);
+        }
+        Ok(Self {
+            claim: claim.trim().to_owned(),
+            keys: Arc::new(keys),
+        })
+    }
+}
+
+/// `--public-url`, checked: http(s), no query or fragment, no trailing slash in its path.
+pub fn public_url(raw: &str) -> Result<Url, HttpConfigError> {
+    let bad = || HttpConfigError::BadUrl {
+        flag: "--public-url",
+        example: "https://mcp.example.com",
+    };
+    let mut url = Url::parse(raw.trim()).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad());
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// `--oauth-issuer`, checked like [`public_url`] but kept exactly as written (it is compared
+/// with the token's `iss` byte for byte).
+pub fn issuer(raw: &str) -> Result<String, HttpConfigError> {
+    let bad = || HttpConfigError::BadUrl {
+        flag: "--oauth-issuer",
+        example: "https://login.example.com/realms/team",
+    };
+    let url = Url::parse(raw.trim()).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad());
+    }
+    Ok(raw.trim().to_owned())
 }
 
 impl HttpOptions {
@@ -103,9 +209,14 @@ impl HttpOptions {
         self.allowed_hosts.iter().any(|h| h == "*")
     }
 
-    /// Refuses a non-loopback address without a token.
+    /// Whether `/mcp` needs a bearer token (a static one or an OAuth sign-in).
+    pub fn auth_required(&self) -> bool {
+        self.tokens.is_enabled() || self.oauth.is_some()
+    }
+
+    /// Refuses a non-loopback address without a token or OAuth.
     pub fn check_bind(&self) -> Result<(), HttpConfigError> {
-        if !self.listen.ip().is_loopback() && !self.tokens.is_enabled() {
+        if !self.listen.ip().is_loopback() && !self.auth_required() {
             return Err(HttpConfigError::UnprotectedBind { addr: self.listen });
         }
         Ok(())
@@ -167,6 +278,7 @@ mod tests {
             stateless: false,
             client_keys: false,
             drain: Duration::ZERO,
+            oauth: None,
         };
         let err = opts.check_bind().expect_err("refused");
         assert!(err.to_string().contains("SMOOTH_MCP_AUTH_TOKEN"));

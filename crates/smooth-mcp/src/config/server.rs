@@ -12,7 +12,7 @@ use super::args::{
     AgentArgs, BrowserArgs, DownloadArgs, HttpArgs, LimitArgs, McpTasks, OnOff, ServerArgs,
     Transport,
 };
-use super::http::{AuthTokens, HttpConfigError, HttpOptions};
+use super::http::{self, AuthTokens, HttpConfigError, HttpOptions, KeyByClaim, OAuthOptions};
 use crate::agent_tools::{OperatorTools, OperatorToolsError};
 use crate::config_file::{self, ConfigFileError, ServerConfigFile};
 use crate::limits::LimitSettings;
@@ -183,10 +183,26 @@ pub(super) fn resolved_api_key(flag: Option<&secrecy::SecretString>) -> Option<A
 /// wait plus 5 s, so every call can return normally.
 fn http_options(http: &HttpArgs, max_wait: Duration) -> Result<HttpOptions, HttpConfigError> {
     let mb = usize::try_from(http.max_body_mb).unwrap_or(usize::MAX);
+    let public_url = http
+        .public_url
+        .as_deref()
+        .map(http::public_url)
+        .transpose()?;
+    let mut allowed_hosts = clean(&http.allowed_hosts);
+    // The name clients reach the server by is, by definition, a host it answers to.
+    if let Some(host) = public_url.as_ref().and_then(|u| u.host_str()) {
+        allowed_hosts.push(host.to_owned());
+    }
+    let oauth = match (&http.oauth_issuer, public_url) {
+        (Some(issuer), Some(public)) => {
+            Some(std::sync::Arc::new(oauth_options(http, issuer, public)?))
+        }
+        _ => None,
+    };
     let options = HttpOptions {
         listen: http.listen,
         tokens: AuthTokens::new(&http.auth_tokens)?,
-        allowed_hosts: clean(&http.allowed_hosts),
+        allowed_hosts,
         allowed_origins: clean(&http.allowed_origins),
         max_body_bytes: mb.saturating_mul(1024 * 1024),
         stateless: http.stateless,
@@ -195,9 +211,38 @@ fn http_options(http: &HttpArgs, max_wait: Duration) -> Result<HttpOptions, Http
             || max_wait.saturating_add(Duration::from_secs(5)),
             Duration::from_secs_f64,
         ),
+        oauth,
     };
     options.check_bind()?;
     Ok(options)
+}
+
+/// The resource is the MCP endpoint under the public URL; a token's `aud` may name either.
+fn oauth_options(
+    http: &HttpArgs,
+    issuer: &str,
+    public: url::Url,
+) -> Result<OAuthOptions, HttpConfigError> {
+    let mut resource = public.clone();
+    resource.set_path(&format!("{}/mcp", public.path().trim_end_matches('/')));
+    let audiences = match &http.oauth_audience {
+        Some(aud) => vec![aud.trim().to_owned()],
+        None => {
+            let base = public.as_str().trim_end_matches('/');
+            vec![resource.to_string(), base.to_owned(), format!("{base}/")]
+        }
+    };
+    Ok(OAuthOptions {
+        issuer: http::issuer(issuer)?,
+        resource,
+        audiences,
+        required_scopes: clean(&http.oauth_required_scopes),
+        key_by_claim: http
+            .key_by_claim
+            .as_deref()
+            .map(|claim| KeyByClaim::from_env(claim, &http.key_map))
+            .transpose()?,
+    })
 }
 
 fn clean(list: &[String]) -> Vec<String> {

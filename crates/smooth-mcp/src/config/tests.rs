@@ -12,6 +12,7 @@ fn http_flags_need_the_http_transport() {
         &["--auth-token", "a-long-enough-token-123"],
         &["--stateless"],
         &["--drain-seconds", "3"],
+        &["--public-url", "https://mcp.example.com"],
         &["--transport", "stdio", "--allowed-host", "mcp.example.com"],
     ] {
         let err = parse(args).expect_err("refused without --transport http");
@@ -104,6 +105,129 @@ fn http_options_come_from_the_http_group() {
     assert_eq!(http.max_body_bytes, 2 * 1024 * 1024);
     assert_eq!(http.drain, std::time::Duration::from_secs(35));
     assert!(!config.settings.client_keys);
+}
+
+#[test]
+fn oauth_options_come_from_the_http_group() {
+    let cli = parse(&[
+        "--transport",
+        "http",
+        "--listen",
+        "0.0.0.0:9000",
+        "--public-url",
+        "https://mcp.example.com/",
+        "--oauth-issuer",
+        "https://login.example.com/realms/team/",
+        "--oauth-required-scope",
+        "smooth:browse, ,openid",
+    ])
+    .expect("parsed");
+    let config = cli
+        .server
+        .into_config()
+        .expect("OAuth alone protects a public address");
+    let TransportConfig::Http(http) = config.transport else {
+        panic!("http transport expected");
+    };
+    let oauth = http.oauth.expect("oauth options");
+    assert_eq!(oauth.resource.as_str(), "https://mcp.example.com/mcp");
+    // `iss` is compared byte for byte: the issuer stays exactly as given.
+    assert_eq!(oauth.issuer, "https://login.example.com/realms/team/");
+    assert_eq!(
+        oauth.audiences,
+        [
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com",
+            "https://mcp.example.com/"
+        ]
+    );
+    assert_eq!(oauth.required_scopes, ["smooth:browse", "openid"]);
+    assert!(oauth.key_by_claim.is_none());
+    assert_eq!(http.allowed_hosts, ["mcp.example.com"]);
+
+    let with_audience = parse(&[
+        "--transport",
+        "http",
+        "--public-url",
+        "https://mcp.example.com/team",
+        "--oauth-issuer",
+        "https://login.example.com",
+        "--oauth-audience",
+        "api://smooth",
+    ])
+    .expect("parsed");
+    let TransportConfig::Http(http) = with_audience.server.into_config().expect("valid").transport
+    else {
+        panic!("http transport expected");
+    };
+    let oauth = http.oauth.expect("oauth options");
+    assert_eq!(oauth.resource.as_str(), "https://mcp.example.com/team/mcp");
+    assert_eq!(oauth.audiences, ["api://smooth"]);
+}
+
+#[test]
+fn oauth_flags_are_checked() {
+    let needs_public_url = parse(&[
+        "--transport",
+        "http",
+        "--oauth-issuer",
+        "https://login.example.com",
+    ]);
+    assert!(needs_public_url.is_err());
+    let needs_a_map = parse(&[
+        "--transport",
+        "http",
+        "--public-url",
+        "https://mcp.example.com",
+        "--oauth-issuer",
+        "https://login.example.com",
+        "--key-by-claim",
+        "groups",
+    ]);
+    assert!(needs_a_map.is_err());
+    for (flag, value) in [
+        ("--public-url", "mcp.example.com"),
+        ("--public-url", "https://mcp.example.com/?x=1"),
+        ("--public-url", "ftp://mcp.example.com"),
+        ("--oauth-issuer", "login.example.com"),
+    ] {
+        let mut args = vec![
+            "--transport",
+            "http",
+            "--public-url",
+            "https://mcp.example.com",
+            "--oauth-issuer",
+            "https://login.example.com",
+        ];
+        let at = args.iter().position(|a| *a == flag).expect("flag") + 1;
+        args[at] = value;
+        let err = parse(&args)
+            .expect("parsed")
+            .server
+            .into_config()
+            .expect_err("refused");
+        assert!(err.to_string().contains(flag), "{flag} {value}: {err}");
+    }
+    let bad_entry = parse(&[
+        "--transport",
+        "http",
+        "--public-url",
+        "https://mcp.example.com",
+        "--oauth-issuer",
+        "https://login.example.com",
+        "--key-by-claim",
+        "groups",
+        "--key-map",
+        "sales",
+    ])
+    .expect("parsed")
+    .server
+    .into_config()
+    .expect_err("refused");
+    assert!(
+        bad_entry.to_string().contains("VALUE=ENV_VAR"),
+        "{bad_entry}"
+    );
 }
 
 #[test]

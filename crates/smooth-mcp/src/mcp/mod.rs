@@ -55,6 +55,11 @@ pub use task_files::FileSettings;
 /// The header a client of the HTTP transport may use to send its own Smooth key.
 pub const CLIENT_KEY_HEADER: &str = "x-smooth-api-key";
 
+/// The Smooth key a signed-in user's calls bill to (`--key-by-claim`), put in the HTTP
+/// request's extensions by the transport once the sign-in is checked.
+#[derive(Clone)]
+pub struct BilledKey(pub ApiKey);
+
 /// What the tools need to know about this deployment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -252,10 +257,12 @@ impl SmoothServer {
     }
 
     /// The Smooth client for this request: the caller's own key when the transport allows
-    /// it and one was sent, else the server's.
+    /// it and one was sent, else the key their sign-in bills to, else the server's.
     fn client(&self, ctx: &RequestContext<RoleServer>) -> SmoothClient {
+        let Some(parts) = ctx.extensions.get::<axum::http::request::Parts>() else {
+            return self.state.client.clone();
+        };
         if self.state.settings.client_keys
-            && let Some(parts) = ctx.extensions.get::<axum::http::request::Parts>()
             && let Some(key) = parts
                 .headers
                 .get(CLIENT_KEY_HEADER)
@@ -263,6 +270,9 @@ impl SmoothServer {
                 .and_then(ApiKey::new)
         {
             return self.state.client.with_key(Some(key));
+        }
+        if let Some(BilledKey(key)) = parts.extensions.get::<BilledKey>() {
+            return self.state.client.with_key(Some(key.clone()));
         }
         self.state.client.clone()
     }

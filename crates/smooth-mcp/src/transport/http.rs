@@ -6,7 +6,9 @@
 //! * `Host` checked against loopback names plus `--allowed-host` (DNS rebinding), and
 //!   `Origin`, when a browser sends one, against loopback origins plus `--allowed-origin`:
 //!   both enforced by rmcp with the lists built here, answering 403;
-//! * bearer tokens compared in constant time on every `/mcp` request (401 otherwise);
+//! * bearer tokens compared in constant time on every `/mcp` request (401 otherwise); with
+//!   `--oauth-issuer`, a signed-in user's JWT is accepted too ([`super::oauth`]), and the
+//!   protected resource metadata is served, open, under `/.well-known/`;
 //! * request bodies capped (413); a JSON body that is not a JSON-RPC message rmcp can take
 //!   is answered 400 with a JSON-RPC error ([`super::jsonrpc_guard`]);
 //! * refused requests are counted and summarised in the log every few seconds
@@ -39,8 +41,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::rejections::{Reason, Rejections};
+use super::oauth::ResourceServer;
 use crate::config::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
-use crate::mcp::{AppState, CLIENT_KEY_HEADER, SmoothServer};
+use crate::mcp::{AppState, BilledKey, CLIENT_KEY_HEADER, SmoothServer};
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
@@ -73,6 +76,8 @@ pub enum HttpError {
     },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("setting up OAuth sign-in: {0}")]
+    OAuth(#[from] super::oauth::FetchError),
 }
 
 /// rmcp's configuration: Host and Origin allow-lists (loopback plus the operator's), body
@@ -104,19 +109,22 @@ fn rmcp_config(opts: &HttpOptions, ct: CancellationToken) -> StreamableHttpServe
 #[derive(Clone)]
 struct Guard {
     tokens: AuthTokens,
+    oauth: Option<Arc<ResourceServer>>,
     client_keys: bool,
     in_flight: TaskTracker,
     /// Refused requests are counted here and summarised in the log, not logged one by one.
     rejections: Arc<Rejections>,
 }
 
-/// The whole app: `/mcp` behind the auth layer, `/healthz` open.
+/// The whole app: `/mcp` behind the auth layer, `/healthz` (and the OAuth resource
+/// metadata) open.
 ///
 /// `ct` ends every MCP session and stream when cancelled; `in_flight` tracks POSTs to
 /// `/mcp` until their response has been sent in full.
 pub fn router(
     state: Arc<AppState>,
     opts: &HttpOptions,
+    oauth: Option<Arc<ResourceServer>>,
     ct: CancellationToken,
     in_flight: TaskTracker,
     rejections: Arc<Rejections>,
@@ -138,6 +146,7 @@ pub fn router(
     };
     let guard = Guard {
         tokens: opts.tokens.clone(),
+        oauth: oauth.clone(),
         client_keys: opts.client_keys,
         in_flight,
         rejections,
@@ -146,12 +155,24 @@ pub fn router(
         max_bytes: opts.max_body_bytes,
         ids: super::request_ids::InFlight::default(),
     };
-    mcp.layer(middleware::from_fn_with_state(
-        body_guard,
-        super::jsonrpc_guard::http_layer,
-    ))
-    .layer(middleware::from_fn_with_state(guard, guard_mcp))
-    .route(HEALTH_PATH, get(health))
+    let mut app = mcp
+        .layer(middleware::from_fn_with_state(
+            body_guard,
+            super::jsonrpc_guard::http_layer,
+        ))
+        .layer(middleware::from_fn_with_state(guard, guard_mcp))
+        .route(HEALTH_PATH, get(health));
+    if let Some(oauth) = oauth {
+        let document = Arc::new(oauth.metadata().clone());
+        for path in oauth.metadata_paths() {
+            let document = document.clone();
+            app = app.route(
+                &path,
+                get(move || async move { axum::Json((*document).clone()) }),
+            );
+        }
+    }
+    app
 }
 
 async fn health() -> impl IntoResponse {
@@ -162,19 +183,19 @@ async fn health() -> impl IntoResponse {
     }))
 }
 
-async fn guard_mcp(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+async fn guard_mcp(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    if guard.tokens.is_enabled() && !authorized(&guard.tokens, request.headers()) {
+    if let Err(rejected) = authenticate(&guard, &mut request).await {
         let reason = if request.headers().contains_key(header::AUTHORIZATION) {
             Reason::BadToken
         } else {
             Reason::MissingToken
         };
         guard.rejections.record(reason, peer);
-        return unauthorized();
+        return rejected;
     }
     if let Some(key) = request.headers().get(CLIENT_KEY_HEADER)
         && guard.client_keys
@@ -211,15 +232,36 @@ async fn guard_mcp(State(guard): State<Guard>, request: Request, next: Next) -> 
     Response::from_parts(parts, Body::from_stream(body))
 }
 
-fn authorized(tokens: &AuthTokens, headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return false;
+/// Lets the request on with a static token or, with OAuth, a valid sign-in; the Smooth key
+/// that sign-in bills to (`--key-by-claim`) rides along in the request's extensions, where
+/// the tools find it. `Err` is the response to send instead.
+async fn authenticate(guard: &Guard, request: &mut Request) -> Result<(), Response> {
+    let presented = bearer(request.headers());
+    if guard.tokens.is_enabled() && presented.is_some_and(|t| guard.tokens.accepts(t)) {
+        return Ok(());
+    }
+    let Some(oauth) = &guard.oauth else {
+        return if guard.tokens.is_enabled() {
+            Err(unauthorized())
+        } else {
+            Ok(())
+        };
     };
-    let bytes = value.as_bytes();
-    let Some((scheme, rest)) = split_scheme(bytes) else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case(b"bearer") && tokens.accepts(rest.trim_ascii())
+    let own_key = guard.client_keys && request.headers().contains_key(CLIENT_KEY_HEADER);
+    let token = presented.and_then(|t| std::str::from_utf8(t).ok());
+    if let Some(key) = oauth.authorize(token, own_key).await? {
+        request.extensions_mut().insert(BilledKey(key));
+    }
+    Ok(())
+}
+
+/// The credentials of an `Authorization: Bearer …` header, trimmed.
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let (scheme, rest) = split_scheme(value.as_bytes())?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| rest.trim_ascii())
 }
 
 fn split_scheme(value: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -265,7 +307,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
     let addr = listener.local_addr().map_err(HttpError::Serve)?;
-    if opts.any_host() && !opts.tokens.is_enabled() {
+    if opts.any_host() && !opts.auth_required() {
         tracing::warn!(
             "--allowed-host '*' without an auth token: any web page the user visits could reach \
              this server through DNS rebinding"
@@ -280,10 +322,24 @@ pub async fn serve_on(
     tracing::info!(
         url = %format!("http://{addr}{MCP_PATH}"),
         mode = if opts.stateless { "stateless" } else { "sessions" },
-        auth = if opts.tokens.is_enabled() { "bearer token" } else { "none (loopback only)" },
+        auth = match (opts.tokens.is_enabled(), opts.oauth.is_some()) {
+            (true, true) => "bearer token or OAuth sign-in",
+            (false, true) => "OAuth sign-in",
+            (true, false) => "bearer token",
+            (false, false) => "none (loopback only)",
+        },
         client_keys = opts.client_keys,
         "serving MCP over Streamable HTTP"
     );
+    let oauth = match opts.oauth.clone() {
+        Some(o) => {
+            let server = Arc::new(ResourceServer::new(o)?);
+            let warm = server.clone();
+            tokio::spawn(async move { warm.warm_up().await });
+            Some(server)
+        }
+        None => None,
+    };
     let ct = CancellationToken::new();
     let in_flight = TaskTracker::new();
     let rejections = Arc::new(Rejections::default());
@@ -291,6 +347,7 @@ pub async fn serve_on(
     let app = router(
         state,
         &opts,
+        oauth,
         ct.clone(),
         in_flight.clone(),
         rejections.clone(),
@@ -370,27 +427,28 @@ mod tests {
     #[test]
     fn bearer_header_parsing() {
         let t = tokens(&["abc-0123456789-xyz"]);
+        let accepted = |h: &HeaderMap| bearer(h).is_some_and(|b| t.accepts(b));
         let mut h = HeaderMap::new();
-        assert!(!authorized(&t, &h));
+        assert!(!accepted(&h));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer abc-0123456789-xyz"),
         );
-        assert!(authorized(&t, &h));
+        assert!(accepted(&h));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("bearer  abc-0123456789-xyz "),
         );
-        assert!(authorized(&t, &h));
+        assert!(accepted(&h));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Basic abc-0123456789-xyz"),
         );
-        assert!(!authorized(&t, &h));
+        assert!(!accepted(&h));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("abc-0123456789-xyz"),
         );
-        assert!(!authorized(&t, &h));
+        assert!(!accepted(&h));
     }
 }

@@ -4,4 +4,5 @@ pub mod http;
 pub mod jsonrpc_guard;
 pub mod rejections;
 pub mod request_ids;
+pub mod oauth;
 pub mod stdio;
