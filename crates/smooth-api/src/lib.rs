@@ -153,6 +153,7 @@
 mod client;
 pub mod downloads;
 mod error;
+pub mod observe;
 mod tool_calls;
 mod types;
 pub mod watch;

@@ -97,6 +97,9 @@ impl Watcher {
             Err(e) => return Err(e),
         };
         self.remember_created(client.account(), &created.id);
+        if let Some(observer) = client.observer() {
+            observer.created(req.task.is_none());
+        }
         let watch = self.watch(client, &created.id);
         // A fresh id: nobody can have set the tools before.
         let _ = watch.tools.set(tools);
@@ -106,6 +109,8 @@ impl Watcher {
 
     /// The watch of a task, created by this process or not; one per task and account.
     pub fn watch(&self, client: &SmoothClient, id: &str) -> Arc<TaskWatch> {
+        // The caller's span (a server's tool call) learns which task its logs are about.
+        tracing::Span::current().record("task_id", id);
         let key = (client.account(), id.to_owned());
         let mut tasks = lock(&self.inner.tasks);
         self.sweep(&mut tasks);
@@ -543,6 +548,10 @@ impl TaskWatch {
             }
             if resp.status.is_terminal() {
                 st.tool_calls.task_over();
+                let first = st.task.as_ref().is_none_or(|t| !t.status.is_terminal());
+                if first && let Some(observer) = self.client.observer() {
+                    observer.ended(resp.status, resp.credits_used);
+                }
             }
             st.task = Some(resp);
             st.fetched_at = Some(Instant::now());

@@ -19,6 +19,8 @@
 //!   shutdown, so nobody pays for a browser left open. Knows nothing of MCP.
 //! * [`ledger`]: the tasks this process created and whether their ids reached a client; at
 //!   shutdown the ones nobody knows of are cancelled. Knows nothing of MCP.
+//! * [`metrics`]: the counters behind `GET /metrics`; fed by the tool calls, the HTTP
+//!   transport and `smooth_api`'s observer hooks.
 //! * [`signal`]: SIGINT/SIGTERM, shared by every long-running mode.
 //! * [`config_file`]: the `--config` TOML file (`[tools.*]`, `[secrets.*]`), checked strictly.
 //! * [`agent_tools`]: tools the agent calls that the server answers itself (the operator's
@@ -41,6 +43,7 @@ pub mod config_file;
 pub mod escape;
 pub mod ledger;
 pub mod mcp;
+pub mod metrics;
 pub mod pictures;
 pub mod secrets;
 pub mod sessions;

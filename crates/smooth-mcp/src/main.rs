@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use smooth_api::SmoothClient;
-use smooth_mcp::config::{Cli, Command, DoctorArgs, ServerConfig, TransportConfig};
+use smooth_mcp::config::{Cli, Command, DoctorArgs, LogFormat, ServerConfig, TransportConfig};
 use smooth_mcp::mcp::AppState;
 use smooth_mcp::secrets::{RedactingWriter, Redactor};
 use smooth_mcp::setup::{self, doctor};
@@ -29,8 +29,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Logs go to stderr through the redactor: no secret value reaches a log line, whatever the
-/// level and whichever crate wrote it.
-fn init_logging(filter: &str, redactor: Arc<Redactor>) {
+/// level, the format and whichever crate wrote it.
+fn init_logging(filter: &str, format: LogFormat, redactor: Arc<Redactor>) {
     let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // rmcp's debug logs print whole requests: tool arguments (a proxy password) and HTTP
@@ -43,15 +43,21 @@ fn init_logging(filter: &str, redactor: Arc<Redactor>) {
         filter = filter.add_directive(cap);
     }
     // stdout carries JSON-RPC only.
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(RedactingWriter::stderr(redactor))
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => logs.init(),
+        // One object a line: the event's fields at the top level, the call's (request_id,
+        // tool, task_id) under `span`.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let log_level = cli.server.tools.log_level.clone();
+    let log_format = cli.server.tools.log_format;
     match cli.command {
         None => {}
         // Setup and doctor talk to the user on stdout: they are not the stdio server.
@@ -62,7 +68,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Doctor(args)) => return run_doctor(args).await,
         #[cfg(feature = "mock")]
         Some(Command::Mock(mock)) => {
-            init_logging(&log_level, Arc::default());
+            init_logging(&log_level, log_format, Arc::default());
             let listener = tokio::net::TcpListener::bind(mock.listen)
                 .await
                 .with_context(|| format!("binding the mock to {}", mock.listen))?;
@@ -77,7 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     // Configuration first: the redactor it builds guards the logs from the first line on.
     let config = cli.server.into_config()?;
-    init_logging(&log_level, config.agent.redactor.clone());
+    init_logging(&log_level, log_format, config.agent.redactor.clone());
     // The mock is held for the whole run: dropping it stops it.
     #[cfg(feature = "mock")]
     let (config, _mock) = embedded_mock(config).await?;

@@ -245,6 +245,17 @@ pub struct ToolArgs {
     /// Log filter for stderr (e.g. `info`, `smooth_mcp=debug`).
     #[arg(long, env = "SMOOTH_MCP_LOG", default_value = "info")]
     pub log_level: String,
+
+    /// Log line format on stderr: `text`, or `json` (one object a line, for log shippers;
+    /// a tool call's lines carry its `request_id` and `task_id`).
+    #[arg(long, env = "SMOOTH_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -356,6 +367,11 @@ pub struct HttpArgs {
     /// (default: --max-wait-seconds + 5, so every call can return normally).
     #[arg(long, env = "SMOOTH_MCP_DRAIN_SECONDS", value_parser = drain_secs)]
     pub drain_seconds: Option<f64>,
+
+    /// Serve `GET /metrics` without the bearer token (e.g. to a scraper on a private
+    /// network); by default it takes the same token as `/mcp`.
+    #[arg(long, env = "SMOOTH_MCP_METRICS_PUBLIC")]
+    pub metrics_public: bool,
 }
 
 pub(super) fn toolset_name(s: &str) -> Result<String, String> {

@@ -95,6 +95,8 @@ pub struct HttpOptions {
     pub client_keys: bool,
     /// How long in-flight calls may run after a shutdown signal.
     pub drain: Duration,
+    /// Serve `GET /metrics` without the bearer token.
+    pub metrics_public: bool,
 }
 
 impl HttpOptions {
@@ -167,6 +169,7 @@ mod tests {
             stateless: false,
             client_keys: false,
             drain: Duration::ZERO,
+            metrics_public: false,
         };
         let err = opts.check_bind().expect_err("refused");
         assert!(err.to_string().contains("SMOOTH_MCP_AUTH_TOKEN"));
