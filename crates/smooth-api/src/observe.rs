@@ -32,7 +32,8 @@ pub trait Observer: Send + Sync {
     fn retry(&self, _method: &str, _endpoint: &str) {}
     /// `POST /task` created a task, or with `session` a session.
     fn created(&self, _session: bool) {}
-    /// A watched task or session was first seen in a final status (once per watch).
+    /// A task or session this process created was first seen in a final status (once per
+    /// task; tasks created elsewhere and only followed here are not reported).
     fn ended(&self, _status: TaskStatus, _credits_used: Option<f64>) {}
 }
 

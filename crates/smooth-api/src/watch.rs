@@ -51,8 +51,8 @@ struct WatcherInner {
     tasks: Mutex<HashMap<WatchKey, Arc<TaskWatch>>>,
     last_sweep: Mutex<Instant>,
     /// Tasks this process created, oldest first (kept [`REMEMBER_CREATED`]; the registry
-    /// forgets ended tasks at once).
-    created: Mutex<VecDeque<(Instant, WatchKey)>>,
+    /// forgets ended tasks at once), and whether their end was told to the observer.
+    created: Mutex<VecDeque<(Instant, WatchKey, bool)>>,
 }
 
 impl Watcher {
@@ -141,18 +141,18 @@ impl Watcher {
         let mut created = lock(&self.inner.created);
         while created
             .front()
-            .is_some_and(|(at, _)| at.elapsed() > REMEMBER_CREATED)
+            .is_some_and(|(at, _, _)| at.elapsed() > REMEMBER_CREATED)
         {
             created.pop_front();
         }
-        created.push_back((Instant::now(), (account, id.to_owned())));
+        created.push_back((Instant::now(), (account, id.to_owned()), false));
     }
 
     /// Whether a call of this process created or follows this task.
     fn knows(&self, account: Option<AccountId>, id: &str) -> bool {
         let key = (account, id.to_owned());
         lock(&self.inner.tasks).contains_key(&key)
-            || lock(&self.inner.created).iter().any(|(_, k)| *k == key)
+            || lock(&self.inner.created).iter().any(|(_, k, _)| *k == key)
     }
 
     /// Drops watches of tasks nobody has looked at for a long time (tasks abandoned while
@@ -515,6 +515,7 @@ impl TaskWatch {
         let events = resp.events.take().unwrap_or_default();
         let mut news = false;
         let mut tool_calls = Vec::new();
+        let mut ended = None;
         {
             let mut st = self.state();
             for ev in events {
@@ -548,19 +549,34 @@ impl TaskWatch {
             }
             if resp.status.is_terminal() {
                 st.tool_calls.task_over();
-                let first = st.task.as_ref().is_none_or(|t| !t.status.is_terminal());
-                if first && let Some(observer) = self.client.observer() {
-                    observer.ended(resp.status, resp.credits_used);
-                }
+                ended = Some((resp.status, resp.credits_used));
             }
             st.task = Some(resp);
             st.fetched_at = Some(Instant::now());
+        }
+        if let Some((status, credits)) = ended {
+            self.report_end(status, credits);
         }
         for call in tool_calls {
             self.on_tool_call(call);
         }
         self.notify();
         news
+    }
+
+    /// Tells the observer a task this process created has ended: once per task, whichever
+    /// watch (the registry forgets ended tasks, so a later `get_task` makes a new one) saw it.
+    fn report_end(&self, status: crate::TaskStatus, credits: Option<f64>) {
+        let (Some(observer), Some(owner)) = (self.client.observer(), self.owner.upgrade()) else {
+            return;
+        };
+        let first = lock(&owner.created)
+            .iter_mut()
+            .find(|(_, key, _)| *key == self.key)
+            .is_some_and(|(_, _, told)| !std::mem::replace(told, true));
+        if first {
+            observer.ended(status, credits);
+        }
     }
 
     pub(crate) fn notify(&self) {
