@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::error::{ClientBuildError, SmoothError, error_message};
 use crate::observe::{Exchange, Observer, endpoint};
@@ -516,21 +517,47 @@ impl SmoothClient {
             .with_max_times(self.retry.max_retries)
             .with_jitter();
         let max_delay = self.retry.max_delay;
-        let attempt = || async {
-            let started = Instant::now();
-            let mut status = None;
-            let result = self
-                .send_once::<T>(method.clone(), url.clone(), key.clone(), &body, &mut status)
-                .await;
-            if let Some(observer) = self.observer() {
-                observer.exchange(&Exchange {
-                    method: method.as_str(),
-                    endpoint: &endpoint,
-                    status,
-                    elapsed: started.elapsed(),
-                });
+        let server = self.base.host_str().unwrap_or_default();
+        let attempt = || {
+            // One span per attempt, named and attributed per OpenTelemetry's HTTP client
+            // conventions (`otel.*` fields are read by tracing-opentelemetry); below the
+            // default log level, so it costs nothing unless a subscriber asks for it.
+            let span = tracing::trace_span!(
+                "smooth_request",
+                otel.name = %format_args!("{method} {endpoint}"),
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                "http.request.method" = %method,
+                "url.template" = %endpoint,
+                "server.address" = server,
+                "http.response.status_code" = tracing::field::Empty,
+            );
+            async {
+                // This attempt's span (a no-op when nobody listens).
+                let recorded = tracing::Span::current();
+                let started = Instant::now();
+                let mut status = None;
+                let result = self
+                    .send_once::<T>(method.clone(), url.clone(), key.clone(), &body, &mut status)
+                    .await;
+                match status {
+                    Some(code) => recorded.record("http.response.status_code", code),
+                    None => recorded.record("otel.status_code", "ERROR"),
+                };
+                if status.is_some_and(|code| code >= 500) {
+                    recorded.record("otel.status_code", "ERROR");
+                }
+                if let Some(observer) = self.observer() {
+                    observer.exchange(&Exchange {
+                        method: method.as_str(),
+                        endpoint: &endpoint,
+                        status,
+                        elapsed: started.elapsed(),
+                    });
+                }
+                result
             }
-            result
+            .instrument(span)
         };
         attempt
             .retry(backoff)

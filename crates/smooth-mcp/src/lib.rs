@@ -21,6 +21,7 @@
 //!   shutdown the ones nobody knows of are cancelled. Knows nothing of MCP.
 //! * [`metrics`]: the counters behind `GET /metrics`; fed by the tool calls, the HTTP
 //!   transport and `smooth_api`'s observer hooks.
+//! * `telemetry` (the `otel` feature): OpenTelemetry traces of tool calls and Smooth requests.
 //! * [`signal`]: SIGINT/SIGTERM, shared by every long-running mode.
 //! * [`config_file`]: the `--config` TOML file (`[tools.*]`, `[secrets.*]`), checked strictly.
 //! * [`agent_tools`]: tools the agent calls that the server answers itself (the operator's
@@ -49,4 +50,6 @@ pub mod secrets;
 pub mod sessions;
 pub mod setup;
 pub mod signal;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 pub mod transport;

@@ -250,6 +250,12 @@ pub struct ToolArgs {
     /// a tool call's lines carry its `request_id` and `task_id`).
     #[arg(long, env = "SMOOTH_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Send OpenTelemetry traces (a span per tool call and per Smooth API request) to this
+    /// OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. Needs a build with the
+    /// `otel` feature.
+    #[arg(long, env = "SMOOTH_MCP_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ fn http_flags_need_the_http_transport() {
         &["--auth-token", "a-long-enough-token-123"],
         &["--stateless"],
         &["--drain-seconds", "3"],
+        &["--metrics-public"],
         &["--transport", "stdio", "--allowed-host", "mcp.example.com"],
     ] {
         let err = parse(args).expect_err("refused without --transport http");

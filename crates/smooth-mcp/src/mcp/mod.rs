@@ -310,11 +310,17 @@ impl ServerHandler for SmoothServer {
         };
         // Every log line of the call carries these; `task_id` is filled in by the watcher
         // once the call names or creates a task or session.
+        // The `otel.*` and dotted names follow OpenTelemetry's MCP conventions, for the
+        // trace exporter (the `otel` feature).
         let span = tracing::info_span!(
             "tool_call",
             request_id = %uuid::Uuid::new_v4(),
             tool = %tool,
             task_id = tracing::field::Empty,
+            otel.name = %format_args!("tools/call {tool}"),
+            otel.kind = "server",
+            "mcp.method.name" = "tools/call",
+            "gen_ai.tool.name" = %tool,
         );
         let started = std::time::Instant::now();
         let response = self
