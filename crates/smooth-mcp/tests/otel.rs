@@ -20,10 +20,12 @@ async fn collector() -> (String, Arc<Mutex<Vec<Bytes>>>) {
     let app = Router::new()
         .route(
             "/v1/traces",
-            post(|State(got): State<Arc<Mutex<Vec<Bytes>>>>, body: Bytes| async move {
-                got.lock().unwrap().push(body);
-                ""
-            }),
+            post(
+                |State(got): State<Arc<Mutex<Vec<Bytes>>>>, body: Bytes| async move {
+                    got.lock().unwrap().push(body);
+                    ""
+                },
+            ),
         )
         .with_state(got.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
