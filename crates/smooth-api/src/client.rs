@@ -3,8 +3,8 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::HeaderValue;
@@ -13,8 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::error::{ClientBuildError, SmoothError, error_message};
+use crate::observe::{Exchange, Observer, endpoint};
 use crate::types::{
     Extension, IdResponse, Profile, ProfileList, TaskEvent, TaskRequest, TaskResponse,
 };
@@ -148,6 +150,7 @@ pub struct SmoothClient {
     base: Url,
     key: Option<ApiKey>,
     pub(crate) retry: RetryPolicy,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl fmt::Debug for SmoothClient {
@@ -219,6 +222,7 @@ impl SmoothClient {
             base,
             key: cfg.api_key,
             retry: cfg.retry,
+            observer: None,
         })
     }
 
@@ -228,6 +232,20 @@ impl SmoothClient {
             key,
             ..self.clone()
         }
+    }
+
+    /// The same client reporting to `observer` (shared by every clone made after this,
+    /// including [`Self::with_key`] ones).
+    pub fn with_observer(self, observer: Arc<dyn Observer>) -> Self {
+        Self {
+            observer: Some(observer),
+            ..self
+        }
+    }
+
+    /// The observer given with [`Self::with_observer`].
+    pub(crate) fn observer(&self) -> Option<&dyn Observer> {
+        self.observer.as_deref()
     }
 
     /// Whether calls can be made at all.
@@ -254,7 +272,12 @@ impl SmoothClient {
         let body = serde_json::to_value(req).map_err(|e| SmoothError::Decode(e.to_string()))?;
         let url = self.url(&["task"], &[]);
         match self
-            .attempts(Method::POST, url, Body::Json(body), Repeat::OnlyIfUnsent)
+            .attempts(
+                Method::POST,
+                (url, endpoint(&["task"])),
+                Body::Json(body),
+                Repeat::OnlyIfUnsent,
+            )
             .await
         {
             Ok(task) => Ok(task),
@@ -401,12 +424,12 @@ impl SmoothClient {
         path: &[&str],
         query: &[(&str, Option<String>)],
     ) -> Result<T, SmoothError> {
-        let url = self.url(path, query);
+        let url = (self.url(path, query), endpoint(path));
         self.call(Method::GET, url, Body::None, Repeat::Safe).await
     }
 
     async fn delete<T: DeserializeOwned>(&self, path: &[&str]) -> Result<T, SmoothError> {
-        let url = self.url(path, &[]);
+        let url = (self.url(path, &[]), endpoint(path));
         self.call(Method::DELETE, url, Body::None, Repeat::Safe)
             .await
     }
@@ -419,7 +442,7 @@ impl SmoothClient {
     ) -> Result<T, SmoothError> {
         // Our request types always encode; the error path is for completeness.
         let body = serde_json::to_value(body).map_err(|e| SmoothError::Decode(e.to_string()))?;
-        let url = self.url(path, &[]);
+        let url = (self.url(path, &[]), endpoint(path));
         self.call(Method::POST, url, Body::Json(body), repeat).await
     }
 
@@ -436,7 +459,7 @@ impl SmoothClient {
             bytes,
             purpose: purpose.map(str::to_owned),
         };
-        let url = self.url(path, &[]);
+        let url = (self.url(path, &[]), endpoint(path));
         self.call(Method::POST, url, body, Repeat::OnlyIfUnsent)
             .await
     }
@@ -458,10 +481,11 @@ impl SmoothClient {
         url
     }
 
+    /// `url` comes with its path template (what observers are told, never the URL).
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
-        url: Url,
+        url: (Url, String),
         body: Body,
         repeat: Repeat,
     ) -> Result<T, SmoothError> {
@@ -474,7 +498,7 @@ impl SmoothClient {
     async fn attempts<T: DeserializeOwned>(
         &self,
         method: Method,
-        url: Url,
+        (url, endpoint): (Url, String),
         body: Body,
         repeat: Repeat,
     ) -> Result<T, Failure> {
@@ -493,7 +517,48 @@ impl SmoothClient {
             .with_max_times(self.retry.max_retries)
             .with_jitter();
         let max_delay = self.retry.max_delay;
-        let attempt = || self.send_once::<T>(method.clone(), url.clone(), key.clone(), &body);
+        let server = self.base.host_str().unwrap_or_default();
+        let attempt = || {
+            // One span per attempt, named and attributed per OpenTelemetry's HTTP client
+            // conventions (`otel.*` fields are read by tracing-opentelemetry); below the
+            // default log level, so it costs nothing unless a subscriber asks for it.
+            let span = tracing::trace_span!(
+                "smooth_request",
+                otel.name = %format_args!("{method} {endpoint}"),
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                "http.request.method" = %method,
+                "url.template" = %endpoint,
+                "server.address" = server,
+                "http.response.status_code" = tracing::field::Empty,
+            );
+            async {
+                // This attempt's span (a no-op when nobody listens).
+                let recorded = tracing::Span::current();
+                let started = Instant::now();
+                let mut status = None;
+                let result = self
+                    .send_once::<T>(method.clone(), url.clone(), key.clone(), &body, &mut status)
+                    .await;
+                match status {
+                    Some(code) => recorded.record("http.response.status_code", code),
+                    None => recorded.record("otel.status_code", "ERROR"),
+                };
+                if status.is_some_and(|code| code >= 500) {
+                    recorded.record("otel.status_code", "ERROR");
+                }
+                if let Some(observer) = self.observer() {
+                    observer.exchange(&Exchange {
+                        method: method.as_str(),
+                        endpoint: &endpoint,
+                        status,
+                        elapsed: started.elapsed(),
+                    });
+                }
+                result
+            }
+            .instrument(span)
+        };
         attempt
             .retry(backoff)
             .when(|e: &Failure| match repeat {
@@ -509,6 +574,9 @@ impl SmoothClient {
             })
             .notify(|e: &Failure, after| {
                 tracing::debug!(path = %url.path(), error = %e.error, ?after, "retrying Smooth request");
+                if let Some(observer) = self.observer() {
+                    observer.retry(method.as_str(), &endpoint);
+                }
             })
             .await
     }
@@ -519,6 +587,7 @@ impl SmoothClient {
         url: Url,
         key: HeaderValue,
         body: &Body,
+        status_seen: &mut Option<u16>,
     ) -> Result<T, Failure> {
         let mut req = self.http.request(method, url).header("apikey", key);
         req = match body {
@@ -545,6 +614,7 @@ impl SmoothClient {
             error: SmoothError::from_reqwest(e),
         })?;
         let status = resp.status();
+        *status_seen = Some(status.as_u16());
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)

@@ -142,6 +142,10 @@
 //!   [`Profile`], [`Extension`], ...: the wire types (`types.rs`).
 //! * [`SmoothError`], [`ClientBuildError`]: what can go wrong (`error.rs`).
 //! * [`watch`]: the task watcher.
+//! * [`observe`]: hooks for metrics ([`SmoothClient::with_observer`]): each exchange (by path
+//!   template, never an id), retry, task created and task ended; no metrics library here.
+//!   Each attempt is also a `trace`-level `smooth_request` span with OpenTelemetry's HTTP
+//!   client attribute names.
 //! * [`downloads`]: a finished task's downloads archive, fetched with
 //!   [`SmoothClient::fetch_archive`] (without the key), checked as a whole ([`Archive`]),
 //!   then read or unpacked with sizes bounded by the bytes really read.
@@ -153,6 +157,7 @@
 mod client;
 pub mod downloads;
 mod error;
+pub mod observe;
 mod tool_calls;
 mod types;
 pub mod watch;

@@ -51,8 +51,8 @@ struct WatcherInner {
     tasks: Mutex<HashMap<WatchKey, Arc<TaskWatch>>>,
     last_sweep: Mutex<Instant>,
     /// Tasks this process created, oldest first (kept [`REMEMBER_CREATED`]; the registry
-    /// forgets ended tasks at once).
-    created: Mutex<VecDeque<(Instant, WatchKey)>>,
+    /// forgets ended tasks at once), and whether their end was told to the observer.
+    created: Mutex<VecDeque<(Instant, WatchKey, bool)>>,
 }
 
 impl Watcher {
@@ -97,6 +97,9 @@ impl Watcher {
             Err(e) => return Err(e),
         };
         self.remember_created(client.account(), &created.id);
+        if let Some(observer) = client.observer() {
+            observer.created(req.task.is_none());
+        }
         let watch = self.watch(client, &created.id);
         // A fresh id: nobody can have set the tools before.
         let _ = watch.tools.set(tools);
@@ -106,6 +109,8 @@ impl Watcher {
 
     /// The watch of a task, created by this process or not; one per task and account.
     pub fn watch(&self, client: &SmoothClient, id: &str) -> Arc<TaskWatch> {
+        // The caller's span (a server's tool call) learns which task its logs are about.
+        tracing::Span::current().record("task_id", id);
         let key = (client.account(), id.to_owned());
         let mut tasks = lock(&self.inner.tasks);
         self.sweep(&mut tasks);
@@ -136,18 +141,18 @@ impl Watcher {
         let mut created = lock(&self.inner.created);
         while created
             .front()
-            .is_some_and(|(at, _)| at.elapsed() > REMEMBER_CREATED)
+            .is_some_and(|(at, _, _)| at.elapsed() > REMEMBER_CREATED)
         {
             created.pop_front();
         }
-        created.push_back((Instant::now(), (account, id.to_owned())));
+        created.push_back((Instant::now(), (account, id.to_owned()), false));
     }
 
     /// Whether a call of this process created or follows this task.
     fn knows(&self, account: Option<AccountId>, id: &str) -> bool {
         let key = (account, id.to_owned());
         lock(&self.inner.tasks).contains_key(&key)
-            || lock(&self.inner.created).iter().any(|(_, k)| *k == key)
+            || lock(&self.inner.created).iter().any(|(_, k, _)| *k == key)
     }
 
     /// Drops watches of tasks nobody has looked at for a long time (tasks abandoned while
@@ -510,6 +515,7 @@ impl TaskWatch {
         let events = resp.events.take().unwrap_or_default();
         let mut news = false;
         let mut tool_calls = Vec::new();
+        let mut ended = None;
         {
             let mut st = self.state();
             for ev in events {
@@ -543,15 +549,34 @@ impl TaskWatch {
             }
             if resp.status.is_terminal() {
                 st.tool_calls.task_over();
+                ended = Some((resp.status, resp.credits_used));
             }
             st.task = Some(resp);
             st.fetched_at = Some(Instant::now());
+        }
+        if let Some((status, credits)) = ended {
+            self.report_end(status, credits);
         }
         for call in tool_calls {
             self.on_tool_call(call);
         }
         self.notify();
         news
+    }
+
+    /// Tells the observer a task this process created has ended: once per task, whichever
+    /// watch (the registry forgets ended tasks, so a later `get_task` makes a new one) saw it.
+    fn report_end(&self, status: crate::TaskStatus, credits: Option<f64>) {
+        let (Some(observer), Some(owner)) = (self.client.observer(), self.owner.upgrade()) else {
+            return;
+        };
+        let first = lock(&owner.created)
+            .iter_mut()
+            .find(|(_, key, _)| *key == self.key)
+            .is_some_and(|(_, _, told)| !std::mem::replace(told, true));
+        if first {
+            observer.ended(status, credits);
+        }
     }
 
     pub(crate) fn notify(&self) {

@@ -249,3 +249,68 @@ async fn a_run_of_unreadable_poll_answers_stops_the_watch() {
     // The first answer plus the bounded retries, not one per millisecond.
     assert_eq!(mock.count("GET", &path), 6);
 }
+
+/// What an observer heard, in order.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<String>>);
+
+impl smooth_api::observe::Observer for Heard {
+    fn exchange(&self, e: &smooth_api::observe::Exchange<'_>) {
+        let status = e.status.map_or("none".to_owned(), |s| s.to_string());
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {} {status}", e.method, e.endpoint));
+    }
+    fn created(&self, session: bool) {
+        self.0.lock().unwrap().push(format!("created {session}"));
+    }
+    fn ended(&self, status: smooth_api::TaskStatus, credits: Option<f64>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("ended {status:?} {}", credits.is_some()));
+    }
+}
+
+#[tokio::test]
+async fn the_observer_hears_templates_and_each_created_task_end_once() {
+    let (_mock, client, watcher) = setup(MockConfig {
+        waiting: Duration::from_millis(20),
+        run_time: Duration::from_millis(200),
+        ..MockConfig::default()
+    })
+    .await;
+    let heard = Arc::new(Heard::default());
+    let client = client.with_observer(heard.clone());
+    let req = TaskRequest {
+        task: Some("observed".into()),
+        ..TaskRequest::default()
+    };
+    let watch = watcher
+        .start(&client, &req, AgentTools::default())
+        .await
+        .unwrap();
+    let id = watch.id.clone();
+    watch
+        .interest()
+        .until(Instant::now() + Duration::from_secs(30), |st| {
+            st.is_terminal().then_some(())
+        })
+        .await
+        .expect("the task ends");
+    drop(watch);
+    // Looking again (a later get_task, a watch made anew) does not count the end twice;
+    // nor does another process's watcher that only follows the task.
+    watcher.watch(&client, &id).refresh(false).await.unwrap();
+    let elsewhere = Watcher::new(Duration::from_millis(100), Duration::from_secs(600));
+    elsewhere.watch(&client, &id).refresh(false).await.unwrap();
+
+    let heard = heard.0.lock().unwrap().clone();
+    assert_eq!(heard[0], "POST /task 200", "{heard:?}");
+    assert_eq!(heard[1], "created false", "{heard:?}");
+    let ends: Vec<&String> = heard.iter().filter(|h| h.starts_with("ended")).collect();
+    assert_eq!(ends, ["ended Done true"], "{heard:?}");
+    assert!(heard.iter().any(|h| h == "GET /task/{id} 200"), "{heard:?}");
+    assert!(heard.iter().all(|h| !h.contains(&id)), "{heard:?}");
+}

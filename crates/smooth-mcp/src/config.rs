@@ -13,8 +13,8 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
 pub use args::{
-    AgentArgs, BrowserArgs, ConnectionArgs, HttpArgs, McpTasks, OnOff, ServerArgs, SessionArgs,
-    ToolArgs, Transport, TransportArgs, UploadArgs, WaitArgs,
+    AgentArgs, BrowserArgs, ConnectionArgs, HttpArgs, LogFormat, McpTasks, OnOff, ServerArgs,
+    SessionArgs, ToolArgs, Transport, TransportArgs, UploadArgs, WaitArgs,
 };
 pub use commands::{DoctorArgs, SetupArgs};
 pub use http::{AuthTokens, HttpConfigError, HttpOptions, KeyByClaim, OAuthOptions, SHORT_TOKEN};

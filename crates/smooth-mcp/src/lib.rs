@@ -19,6 +19,9 @@
 //!   shutdown, so nobody pays for a browser left open. Knows nothing of MCP.
 //! * [`ledger`]: the tasks this process created and whether their ids reached a client; at
 //!   shutdown the ones nobody knows of are cancelled. Knows nothing of MCP.
+//! * [`metrics`]: the counters behind `GET /metrics`; fed by the tool calls, the HTTP
+//!   transport and `smooth_api`'s observer hooks.
+//! * `telemetry` (the `otel` feature): OpenTelemetry traces of tool calls and Smooth requests.
 //! * [`signal`]: SIGINT/SIGTERM, shared by every long-running mode.
 //! * [`config_file`]: the `--config` TOML file (`[tools.*]`, `[secrets.*]`), checked strictly.
 //! * [`agent_tools`]: tools the agent calls that the server answers itself (the operator's
@@ -42,9 +45,12 @@ pub mod escape;
 pub mod ledger;
 pub mod limits;
 pub mod mcp;
+pub mod metrics;
 pub mod pictures;
 pub mod secrets;
 pub mod sessions;
 pub mod setup;
 pub mod signal;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 pub mod transport;

@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use smooth_api::SmoothClient;
-use smooth_mcp::config::{Cli, Command, DoctorArgs, ServerConfig, TransportConfig};
+use smooth_mcp::config::{Cli, Command, DoctorArgs, LogFormat, ServerConfig, TransportConfig};
 use smooth_mcp::mcp::AppState;
 use smooth_mcp::secrets::{RedactingWriter, Redactor};
 use smooth_mcp::setup::{self, doctor};
 use smooth_mcp::signal::shutdown_signal;
 use smooth_mcp::transport;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Longest time spent closing sessions on the way out.
 const SHUTDOWN_CLOSE_BOUND: Duration = Duration::from_secs(10);
@@ -29,8 +32,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Logs go to stderr through the redactor: no secret value reaches a log line, whatever the
-/// level and whichever crate wrote it.
-fn init_logging(filter: &str, redactor: Arc<Redactor>) {
+/// level, the format and whichever crate wrote it. With `otlp` (the `otel` feature), spans go
+/// to that collector too; the returned guard flushes them when dropped.
+fn init_logging(
+    filter: &str,
+    format: LogFormat,
+    redactor: Arc<Redactor>,
+    otlp: Option<&url::Url>,
+) -> anyhow::Result<Option<Box<dyn Send>>> {
     let mut filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // rmcp's debug logs print whole requests: tool arguments (a proxy password) and HTTP
@@ -42,16 +51,47 @@ fn init_logging(filter: &str, redactor: Arc<Redactor>) {
     {
         filter = filter.add_directive(cap);
     }
-    // stdout carries JSON-RPC only.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(RedactingWriter::stderr(redactor))
-        .with_ansi(false)
-        .init();
+    // stdout carries JSON-RPC only. The level filter belongs to the log lines alone, so the
+    // trace exporter sees its spans whatever --log-level says.
+    let writer = RedactingWriter::stderr(redactor);
+    let logs = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_filter(filter)
+            .boxed(),
+        // One object a line: the event's fields at the top level, the call's (request_id,
+        // tool, task_id) under `span`.
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(logs);
+    #[cfg(feature = "otel")]
+    if let Some(endpoint) = otlp {
+        let (traces, flush) = smooth_mcp::telemetry::layer(endpoint)
+            .context("setting up the OpenTelemetry exporter (--otlp-endpoint)")?;
+        registry.with(traces).init();
+        return Ok(Some(Box::new(flush)));
+    }
+    #[cfg(not(feature = "otel"))]
+    if otlp.is_some() {
+        anyhow::bail!(
+            "--otlp-endpoint needs a smooth-mcp built with the `otel` feature \
+             (cargo install smooth-mcp --features otel)"
+        );
+    }
+    registry.init();
+    Ok(None)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let log_level = cli.server.tools.log_level.clone();
+    let log_format = cli.server.tools.log_format;
+    let otlp = cli.server.tools.otlp_endpoint.clone();
     match cli.command {
         None => {}
         // Setup and doctor talk to the user on stdout: they are not the stdio server.
@@ -62,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Doctor(args)) => return run_doctor(args).await,
         #[cfg(feature = "mock")]
         Some(Command::Mock(mock)) => {
-            init_logging(&log_level, Arc::default());
+            init_logging(&log_level, log_format, Arc::default(), None)?;
             let listener = tokio::net::TcpListener::bind(mock.listen)
                 .await
                 .with_context(|| format!("binding the mock to {}", mock.listen))?;
@@ -77,7 +117,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     // Configuration first: the redactor it builds guards the logs from the first line on.
     let config = cli.server.into_config()?;
-    init_logging(&log_level, config.agent.redactor.clone());
+    // Held to the end of the run: dropping it flushes the last spans.
+    let _traces = init_logging(
+        &log_level,
+        log_format,
+        config.agent.redactor.clone(),
+        otlp.as_ref(),
+    )?;
     // The mock is held for the whole run: dropping it stops it.
     #[cfg(feature = "mock")]
     let (config, _mock) = embedded_mock(config).await?;

@@ -43,3 +43,15 @@ fn http_settings_pass_the_rule_with_the_http_transport_from_the_environment() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("refusing to listen on 0.0.0.0"), "{err}");
 }
+
+/// Without the `otel` feature, asking for traces stops the start instead of being ignored.
+#[cfg(not(feature = "otel"))]
+#[test]
+fn otlp_endpoint_needs_the_otel_feature() {
+    let (code, err) = start(
+        &["--otlp-endpoint", "http://127.0.0.1:4318/v1/traces"],
+        &[("SMOOTH_API_KEY", "k")],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("`otel` feature"), "{err}");
+}

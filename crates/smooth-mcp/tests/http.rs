@@ -571,17 +571,52 @@ async fn oversized_bodies_are_refused() {
 /// though the agent echoes it (the mock's type_secret) and Smooth receives it.
 #[tokio::test]
 async fn a_secret_never_appears_in_http_responses_or_logs() {
+    secret_sweep(&[]).await;
+}
+
+/// The same sweep with `--log-format json`: every line is a JSON object, the tool calls'
+/// lines carry their request and task ids, and none holds the secret.
+#[tokio::test]
+async fn json_logs_carry_call_ids_and_never_a_secret() {
+    let stderr = secret_sweep(&["--log-format", "json"]).await;
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() > 10, "{stderr}");
+    let calls: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["span"]["name"] == "tool_call")
+        .collect();
+    assert!(!calls.is_empty(), "no line of a tool call: {stderr}");
+    for line in &calls {
+        let id = line["span"]["request_id"].as_str().unwrap_or_default();
+        assert_eq!(id.len(), 36, "a uuid request id: {line}");
+    }
+    // Once the task exists, the run_browser_task call's lines name it.
+    assert!(
+        calls.iter().any(|l| l["span"]["tool"] == "run_browser_task"
+            && l["span"]["task_id"].as_str().is_some_and(|t| !t.is_empty())),
+        "{stderr}"
+    );
+}
+
+/// Runs the sweep with `extra` flags; returns the server's stderr.
+async fn secret_sweep(extra: &[&str]) -> String {
     const SENTINEL: &str = "hunter2-SENTINEL-over-http";
     let mock = mock().await;
+    let mut args = vec![
+        "--stateless",
+        "--secret",
+        "bank=env:BANK_PW@https://bank.example/*",
+        "--log-level",
+        "trace",
+    ];
+    args.extend_from_slice(extra);
     let server = start(
         &mock,
-        &[
-            "--stateless",
-            "--secret",
-            "bank=env:BANK_PW@https://bank.example/*",
-            "--log-level",
-            "trace",
-        ],
+        &args,
         &[("SMOOTH_API_KEY", "k"), ("BANK_PW", SENTINEL)],
     )
     .await;
@@ -643,6 +678,172 @@ async fn a_secret_never_appears_in_http_responses_or_logs() {
         "verbose logs"
     );
     assert!(!stderr.contains(SENTINEL), "the logs held the secret");
+    stderr
+}
+
+/// Scrapes `/metrics` after calls and refusals: the counts move, and no label holds the key,
+/// the token, a task's text, a task id or a URL query.
+#[tokio::test]
+async fn metrics_count_calls_and_never_label_a_secret() {
+    const KEY: &str = "server-key-metrics-9f8e";
+    const TASK_TEXT: &str = "Find the price of zebra-7c1";
+    const QUERY: &str = "query-secret-4b2";
+    let mock = mock().await;
+    let server = start(
+        &mock,
+        &["--auth-token", TOKEN, "--max-body-mb", "1"],
+        &[("SMOOTH_API_KEY", KEY)],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", server.port);
+    let anonymous = http.get(&metrics_url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "protected like /mcp");
+
+    let client = server.client(&[]).await;
+    let run = ok(
+        &client,
+        "run_browser_task",
+        json!({"task": TASK_TEXT, "url": format!("https://shop.example/search?q={QUERY}"),
+               "wait_seconds": 30}),
+    )
+    .await;
+    assert_eq!(run["status"], "done", "{run}");
+    let id = run["task_id"].as_str().unwrap().to_owned();
+    ok(&client, "get_task", json!({"task_id": id})).await;
+    let missing = call(&client, "get_task", json!({"task_id": "t-no-such-task"})).await;
+    assert_eq!(missing.is_error, Some(true), "{}", text(&missing));
+
+    // Refusals: no token, a foreign Host, a foreign Origin, a body over the cap.
+    assert_eq!(server.post(&[]).await.status(), 401);
+    let host = server
+        .post(&[("authorization", BEARER), ("host", "evil.example")])
+        .await;
+    assert_eq!(host.status(), 403);
+    let origin = server
+        .post(&[
+            ("authorization", BEARER),
+            ("origin", "https://evil.example"),
+        ])
+        .await;
+    assert_eq!(origin.status(), 403);
+    let big = http
+        .post(server.url())
+        .header("authorization", BEARER)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+
+    let scraped = http
+        .get(&metrics_url)
+        .header("authorization", BEARER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let body = scraped.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+            .parse()
+            .unwrap()
+    };
+    let calls = "smooth_mcp_tool_calls_total";
+    assert_eq!(
+        value(&format!(
+            "{calls}{{tool=\"run_browser_task\",outcome=\"ok\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!("{calls}{{tool=\"get_task\",outcome=\"ok\"}}")),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "{calls}{{tool=\"get_task\",outcome=\"tool_error\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        value("smooth_mcp_tool_call_duration_seconds_count{tool=\"get_task\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("smooth_mcp_tasks_started_total{kind=\"task\"}"),
+        1.0,
+        "{body}"
+    );
+    assert_eq!(
+        value("smooth_mcp_tasks_finished_total{status=\"done\"}"),
+        1.0,
+        "{body}"
+    );
+    assert!(value("smooth_mcp_credits_used_total") > 0.0, "{body}");
+    assert_eq!(value("smooth_mcp_open_sessions"), 0.0);
+    assert!(
+        body.contains(
+            "smooth_mcp_upstream_requests_total{method=\"POST\",endpoint=\"/task\",status=\"2"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("endpoint=\"/task/{id}\",status=\"404\"}"),
+        "{body}"
+    );
+    for reason in ["host", "origin", "size"] {
+        assert_eq!(
+            value(&format!(
+                "smooth_mcp_rejected_requests_total{{reason=\"{reason}\"}}"
+            )),
+            1.0,
+            "{reason}"
+        );
+    }
+    // The anonymous scrape and the anonymous POST.
+    assert_eq!(
+        value("smooth_mcp_rejected_requests_total{reason=\"auth\"}"),
+        2.0
+    );
+    for leak in [
+        KEY,
+        TOKEN,
+        "zebra-7c1",
+        QUERY,
+        id.as_str(),
+        "t-no-such-task",
+    ] {
+        assert!(!body.contains(leak), "{leak} in\n{body}");
+    }
+    assert!(!body.contains('?'), "a URL query in\n{body}");
+}
+
+#[tokio::test]
+async fn metrics_public_serves_metrics_without_the_token() {
+    let mock = mock().await;
+    let server = start(
+        &mock,
+        &["--auth-token", TOKEN, "--metrics-public"],
+        &[("SMOOTH_API_KEY", "k")],
+    )
+    .await;
+    let r = reqwest::get(format!("http://127.0.0.1:{}/metrics", server.port))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("smooth_mcp_open_sessions 0")
+    );
+    // /mcp still takes the token.
+    assert_eq!(server.post(&[]).await.status(), 401);
 }
 
 #[tokio::test]

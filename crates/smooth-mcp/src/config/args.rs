@@ -266,6 +266,23 @@ pub struct ToolArgs {
     /// Log filter for stderr (e.g. `info`, `smooth_mcp=debug`).
     #[arg(long, env = "SMOOTH_MCP_LOG", default_value = "info")]
     pub log_level: String,
+
+    /// Log line format on stderr: `text`, or `json` (one object a line, for log shippers;
+    /// a tool call's lines carry its `request_id` and `task_id`).
+    #[arg(long, env = "SMOOTH_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Send OpenTelemetry traces (a span per tool call and per Smooth API request) to this
+    /// OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. Needs a build with the
+    /// `otel` feature.
+    #[arg(long, env = "SMOOTH_MCP_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<url::Url>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -418,6 +435,10 @@ pub struct HttpArgs {
         requires = "key_by_claim"
     )]
     pub key_map: Vec<String>,
+    /// Serve `GET /metrics` without the bearer token (e.g. to a scraper on a private
+    /// network); by default it takes the same token as `/mcp`.
+    #[arg(long, env = "SMOOTH_MCP_METRICS_PUBLIC")]
+    pub metrics_public: bool,
 }
 
 pub(super) fn toolset_name(s: &str) -> Result<String, String> {

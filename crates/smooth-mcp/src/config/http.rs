@@ -112,6 +112,8 @@ pub struct HttpOptions {
     pub drain: Duration,
     /// OAuth sign-in (`--oauth-issuer`), besides the static tokens.
     pub oauth: Option<Arc<OAuthOptions>>,
+    /// Serve `GET /metrics` without the bearer token.
+    pub metrics_public: bool,
 }
 
 /// What the OAuth resource server checks a bearer JWT against.
@@ -279,6 +281,7 @@ mod tests {
             client_keys: false,
             drain: Duration::ZERO,
             oauth: None,
+            metrics_public: false,
         };
         let err = opts.check_bind().expect_err("refused");
         assert!(err.to_string().contains("SMOOTH_MCP_AUTH_TOKEN"));

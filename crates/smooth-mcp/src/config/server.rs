@@ -207,6 +207,7 @@ fn http_options(http: &HttpArgs, max_wait: Duration) -> Result<HttpOptions, Http
         max_body_bytes: mb.saturating_mul(1024 * 1024),
         stateless: http.stateless,
         client_keys: http.client_keys,
+        metrics_public: http.metrics_public,
         drain: http.drain_seconds.map_or_else(
             || max_wait.saturating_add(Duration::from_secs(5)),
             Duration::from_secs_f64,

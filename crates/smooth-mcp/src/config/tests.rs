@@ -13,6 +13,7 @@ fn http_flags_need_the_http_transport() {
         &["--stateless"],
         &["--drain-seconds", "3"],
         &["--public-url", "https://mcp.example.com"],
+        &["--metrics-public"],
         &["--transport", "stdio", "--allowed-host", "mcp.example.com"],
     ] {
         let err = parse(args).expect_err("refused without --transport http");

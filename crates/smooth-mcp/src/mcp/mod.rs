@@ -30,6 +30,9 @@ use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
+use tracing::Instrument;
+
+use crate::metrics::{Metrics, Outcome};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, CreateTaskResult, GetTaskParams,
     GetTaskResult, Implementation, ListResourceTemplatesResult, PaginatedRequestParams,
@@ -190,6 +193,8 @@ pub struct AppState {
     pub secrets: Arc<Secrets>,
     /// Hides secret values in what goes to the client.
     pub redactor: Arc<Redactor>,
+    /// What `GET /metrics` shows; the client reports its exchanges here too.
+    pub metrics: Arc<Metrics>,
     /// Files saved by this process, by task.
     saved_files: task_files::SavedFiles,
     /// The routed tools, built once: every connection serves the same list.
@@ -314,56 +319,42 @@ impl ServerHandler for SmoothServer {
 
     async fn call_tool(
         &self,
-        mut request: CallToolRequestParams,
-        mut context: RequestContext<RoleServer>,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let wants_task = self.state.settings.mcp_tasks
-            && context
-                .client_capabilities()
-                .is_some_and(|c| c.supports_tasks());
-        if wants_task
-            && self.tool_router.has_route(&request.name)
-            && let Some(task) = self.spawn_mcp_task(&request, &context)
-        {
-            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
-        }
-        // A 2026-07-28 client retrying after an InputRequiredResult: answer, then resume the
-        // wait (a retried run_browser_task must not start a second task).
-        if let Some(resumed) = self.resume_input_required(&request, &context).await {
-            request = resumed;
-        }
-        // Progress notifications tell the ledger which task ids they carried out.
-        context.extensions.insert(self.state.ledger.clone());
-        let ct = context.ct.clone();
-        let slot = channel::InputRequiredSlot::default();
-        let resumable = channel::resumable(&request);
-        context.extensions.insert(channel::Asking {
-            redactor: self.state.redactor.clone(),
-            input_required: resumable.then(|| slot.clone()),
-        });
-        let tcc = ToolCallContext::new(self, request, context);
-        let mut response = match self.tool_router.call(tcc).await {
-            Ok(response) => response,
-            Err(e) => {
-                self.note_sent(&ct, &e);
-                return Err(e);
-            }
+        // Only routed names become labels or log fields: a made-up name is `unknown`.
+        let tool = if self.tool_router.has_route(&request.name) {
+            request.name.to_string()
+        } else {
+            "unknown".to_owned()
         };
-        if let Some(input_required) = slot.take() {
-            response = CallToolResponse::InputRequired(input_required);
-        }
-        // The choke point for results: every result and tool error (an agent's output may
-        // echo a secret it typed) passes the redactor.
-        if let CallToolResponse::Complete(result) = &mut response {
-            self.state.redactor.redact_result(result);
-        }
-        match &response {
-            CallToolResponse::Complete(result) => self.note_sent(&ct, result),
-            CallToolResponse::InputRequired(asked) => self.note_sent(&ct, asked),
-            // An MCP task names no Smooth task yet (tasks/get reports it later).
-            _ => {}
-        }
-        Ok(response)
+        // Every log line of the call carries these; `task_id` is filled in by the watcher
+        // once the call names or creates a task or session.
+        // The `otel.*` and dotted names follow OpenTelemetry's MCP conventions, for the
+        // trace exporter (the `otel` feature).
+        let span = tracing::info_span!(
+            "tool_call",
+            request_id = %uuid::Uuid::new_v4(),
+            tool = %tool,
+            task_id = tracing::field::Empty,
+            otel.name = %format_args!("tools/call {tool}"),
+            otel.kind = "server",
+            "mcp.method.name" = "tools/call",
+            "gen_ai.tool.name" = %tool,
+        );
+        let started = std::time::Instant::now();
+        let response = self
+            .call_tool_inner(request, context)
+            .instrument(span)
+            .await;
+        let outcome = match &response {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => Outcome::tool_error,
+            Ok(CallToolResponse::Complete(_)) => Outcome::ok,
+            Ok(_) => Outcome::deferred,
+            Err(_) => Outcome::protocol_error,
+        };
+        self.state.metrics.call(&tool, outcome, started.elapsed());
+        response
     }
 
     async fn list_resource_templates(
@@ -430,6 +421,63 @@ impl SmoothServer {
     }
 }
 
+impl SmoothServer {
+    /// [`ServerHandler::call_tool`] inside the call's span.
+    async fn call_tool_inner(
+        &self,
+        mut request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let wants_task = self.state.settings.mcp_tasks
+            && context
+                .client_capabilities()
+                .is_some_and(|c| c.supports_tasks());
+        if wants_task
+            && self.tool_router.has_route(&request.name)
+            && let Some(task) = self.spawn_mcp_task(&request, &context)
+        {
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        }
+        // A 2026-07-28 client retrying after an InputRequiredResult: answer, then resume the
+        // wait (a retried run_browser_task must not start a second task).
+        if let Some(resumed) = self.resume_input_required(&request, &context).await {
+            request = resumed;
+        }
+        // Progress notifications tell the ledger which task ids they carried out.
+        context.extensions.insert(self.state.ledger.clone());
+        let ct = context.ct.clone();
+        let slot = channel::InputRequiredSlot::default();
+        let resumable = channel::resumable(&request);
+        context.extensions.insert(channel::Asking {
+            redactor: self.state.redactor.clone(),
+            input_required: resumable.then(|| slot.clone()),
+        });
+        let tcc = ToolCallContext::new(self, request, context);
+        let mut response = match self.tool_router.call(tcc).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.note_sent(&ct, &e);
+                return Err(e);
+            }
+        };
+        if let Some(input_required) = slot.take() {
+            response = CallToolResponse::InputRequired(input_required);
+        }
+        // The choke point for results: every result and tool error (an agent's output may
+        // echo a secret it typed) passes the redactor.
+        if let CallToolResponse::Complete(result) = &mut response {
+            self.state.redactor.redact_result(result);
+        }
+        match &response {
+            CallToolResponse::Complete(result) => self.note_sent(&ct, result),
+            CallToolResponse::InputRequired(asked) => self.note_sent(&ct, asked),
+            // An MCP task names no Smooth task yet (tasks/get reports it later).
+            _ => {}
+        }
+        Ok(response)
+    }
+}
+
 impl AppState {
     pub fn new(
         client: SmoothClient,
@@ -440,8 +488,10 @@ impl AppState {
     ) -> Arc<Self> {
         let sessions = Sessions::new(idle_session_timeout);
         sessions.spawn_reaper();
+        let metrics = Arc::new(Metrics::default());
         Arc::new(Self {
-            client,
+            client: client.with_observer(metrics.clone()),
+            metrics,
             watcher: Watcher::new(poll_interval, settings.tool_answer_timeout),
             sessions,
             ledger: Arc::default(),

@@ -17,7 +17,9 @@ use super::output::cap_output;
 use super::profiles::{CreateProfileArgs, DeleteProfileArgs, ListProfilesArgs};
 use super::results::{SessionActionResult, structured};
 use super::sessions::{ActionKind, ListSessionsArgs, OpenSessionArgs, SessionActionArgs};
+use super::task_files::DownloadFilesArgs;
 use super::tasks::{CancelTaskArgs, GetTaskArgs, RunTaskArgs};
+use super::usage::UsageArgs;
 use super::{SmoothServer, Toolset, schema};
 
 /// Deserializes `args` the way [`super::args::Parameters`] does, into the tool's own type;
@@ -44,6 +46,8 @@ fn parse(tool: &str, args: Value) -> Option<Result<(), String>> {
         "upload_extension" => de::<UploadExtensionArgs>(args),
         "list_extensions" => de::<ListExtensionsArgs>(args),
         "delete_extension" => de::<DeleteExtensionArgs>(args),
+        "download_files" => de::<DownloadFilesArgs>(args),
+        "usage" => de::<UsageArgs>(args),
         "list_agent_tools" | "list_secrets" => de::<NoArgs>(args),
         _ => return None,
     })

@@ -106,26 +106,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn log_lines_are_redacted_at_every_level() {
+    fn log_some_secrets() {
+        let typed = "hunter2-\"sentinel\"";
+        let span = tracing::info_span!("tool_call", arg = typed);
+        let _entered = span.enter();
+        tracing::trace!(input = typed, "typed");
+        tracing::debug!(?typed, "debug form");
+        tracing::info!("message {typed}");
+        tracing::error!(payload = %serde_json::json!({"v": typed}), "json form");
+    }
+
+    fn captured(json: bool) -> String {
         let value = SecretString::from("hunter2-\"sentinel\"".to_string());
         let redactor = Arc::new(Redactor::new([("bank".to_string(), &value)]).unwrap());
         let out = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
+        let logs = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
-            .with_writer(RedactingWriter::new(redactor, out.clone()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let typed = "hunter2-\"sentinel\"";
-            tracing::trace!(input = typed, "typed");
-            tracing::debug!(?typed, "debug form");
-            tracing::info!("message {typed}");
-            tracing::error!(payload = %serde_json::json!({"v": typed}), "json form");
-        });
-        let text = String::from_utf8(out.0.lock().clone()).unwrap();
+            .with_writer(RedactingWriter::new(redactor, out.clone()));
+        if json {
+            let subscriber = logs.json().flatten_event(true).finish();
+            tracing::subscriber::with_default(subscriber, log_some_secrets);
+        } else {
+            tracing::subscriber::with_default(logs.finish(), log_some_secrets);
+        }
+        String::from_utf8(out.0.lock().clone()).unwrap()
+    }
+
+    #[test]
+    fn json_log_lines_are_redacted_and_stay_json() {
+        let text = captured(true);
         assert_eq!(text.lines().count(), 4, "{text}");
         assert!(!text.contains("sentinel"), "{text}");
-        assert_eq!(text.matches("[secret:bank]").count(), 4, "{text}");
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect(line);
+            assert!(line.contains("[secret:bank]"), "{line}");
+            assert_eq!(v["span"]["arg"], "[secret:bank]", "{line}");
+        }
+    }
+
+    #[test]
+    fn log_lines_are_redacted_at_every_level() {
+        let text = captured(false);
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(!text.contains("sentinel"), "{text}");
+        assert!(text.matches("[secret:bank]").count() >= 4, "{text}");
     }
 }

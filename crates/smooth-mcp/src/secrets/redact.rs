@@ -30,7 +30,8 @@ pub struct RedactError(#[from] aho_corasick::BuildError);
 impl Redactor {
     /// `pairs` are `(NAME, value)`. Each value is also matched in the escaped forms it takes
     /// inside JSON text and `Debug` output (a quote or backslash in a password), which is how
-    /// it would appear in a serialized result or a log field.
+    /// it would appear in a serialized result or a log field, and in those forms escaped once
+    /// more as a JSON log line (`--log-format json`) writes them.
     pub fn new<'a>(
         pairs: impl IntoIterator<Item = (String, &'a SecretString)>,
     ) -> Result<Self, RedactError> {
@@ -46,7 +47,15 @@ impl Redactor {
             let marker = format!("[secret:{name}]");
             let json = serde_json::to_string(raw).unwrap_or_default();
             let debug = format!("{raw:?}");
-            for form in [raw, unquote(&json), unquote(&debug)] {
+            let json_of_json = serde_json::to_string(unquote(&json)).unwrap_or_default();
+            let json_of_debug = serde_json::to_string(unquote(&debug)).unwrap_or_default();
+            for form in [
+                raw,
+                unquote(&json),
+                unquote(&debug),
+                unquote(&json_of_json),
+                unquote(&json_of_debug),
+            ] {
                 if !form.is_empty() && !patterns.iter().any(|p| p == form) {
                     patterns.push(form.to_owned());
                     markers.push(marker.clone());

@@ -16,6 +16,9 @@
 //! * a client's own Smooth key (`X-Smooth-Api-Key`, with `--client-keys`) is read by the tools
 //!   from the request's `http::request::Parts`; nothing here logs or keeps a header value.
 //!
+//! * `GET /metrics` (Prometheus text) takes the same bearer token unless `--metrics-public`;
+//!   requests turned away for auth, Host, Origin or size are counted there.
+//!
 //! All browser state lives in Smooth (task and session ids are the handles), so with
 //! `--stateless` any replica can answer any request.
 
@@ -44,11 +47,14 @@ use super::rejections::{Reason, Rejections};
 use super::oauth::ResourceServer;
 use crate::config::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
 use crate::mcp::{AppState, BilledKey, CLIENT_KEY_HEADER, SmoothServer};
+use crate::metrics::Rejection;
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
 /// Liveness and readiness.
 pub const HEALTH_PATH: &str = "/healthz";
+/// Prometheus metrics.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// Host names that are always accepted (any port).
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -129,6 +135,8 @@ pub fn router(
     in_flight: TaskTracker,
     rejections: Arc<Rejections>,
 ) -> Router {
+    let metrics = metrics_router(state.clone(), opts);
+    let counted = state.metrics.clone();
     // One server value for every session or request: it holds only shared handles.
     let server = SmoothServer::new(state);
     let factory = move || Ok(server.clone());
@@ -161,6 +169,8 @@ pub fn router(
             super::jsonrpc_guard::http_layer,
         ))
         .layer(middleware::from_fn_with_state(guard, guard_mcp))
+        .merge(metrics)
+        .layer(middleware::from_fn_with_state(counted, count_rejections))
         .route(HEALTH_PATH, get(health));
     if let Some(oauth) = oauth {
         let document = Arc::new(oauth.metadata().clone());
@@ -173,6 +183,75 @@ pub fn router(
         }
     }
     app
+}
+
+/// `GET /metrics`, behind the bearer token unless `--metrics-public`. With OAuth sign-in and
+/// no static token, a scraper has no way in: it needs an `--auth-token` (or the flag).
+fn metrics_router(state: Arc<AppState>, opts: &HttpOptions) -> Router {
+    let route = Router::new()
+        .route(METRICS_PATH, get(metrics))
+        .with_state(state);
+    if opts.metrics_public {
+        route
+    } else {
+        route.layer(middleware::from_fn_with_state(
+            (opts.tokens.clone(), opts.oauth.is_some()),
+            guard_metrics,
+        ))
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let text = state
+        .metrics
+        .render(state.watcher.active_pollers(), state.sessions.list().len());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+}
+
+async fn guard_metrics(
+    State((tokens, oauth)): State<(AuthTokens, bool)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let protected = tokens.is_enabled() || oauth;
+    if protected && !bearer(request.headers()).is_some_and(|t| tokens.accepts(t)) {
+        return unauthorized();
+    }
+    next.run(request).await
+}
+
+/// Counts the requests turned away before MCP saw them: 401 (here), 403 (rmcp's Host and
+/// Origin checks, told apart by its message), 413 (body caps).
+async fn count_rejections(
+    State(metrics): State<Arc<crate::metrics::Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let reason = match response.status() {
+        StatusCode::UNAUTHORIZED => Rejection::auth,
+        StatusCode::PAYLOAD_TOO_LARGE => Rejection::size,
+        StatusCode::FORBIDDEN => {
+            // rmcp's 403 bodies are short fixed sentences ("… Host header is not allowed").
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+            metrics.rejected(if bytes.windows(6).any(|w| w == b"Origin") {
+                Rejection::origin
+            } else {
+                Rejection::host
+            });
+            return Response::from_parts(parts, Body::from(bytes));
+        }
+        _ => return response,
+    };
+    metrics.rejected(reason);
+    response
 }
 
 async fn health() -> impl IntoResponse {
