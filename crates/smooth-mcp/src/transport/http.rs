@@ -43,8 +43,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::rejections::{Reason, Rejections};
 use super::oauth::ResourceServer;
+use super::rejections::{Reason, Rejections};
 use crate::config::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
 use crate::mcp::{AppState, BilledKey, CLIENT_KEY_HEADER, SmoothServer};
 use crate::metrics::Rejection;

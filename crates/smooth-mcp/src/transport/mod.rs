@@ -2,7 +2,7 @@
 
 pub mod http;
 pub mod jsonrpc_guard;
+pub mod oauth;
 pub mod rejections;
 pub mod request_ids;
-pub mod oauth;
 pub mod stdio;
