@@ -15,8 +15,8 @@ sys.path.insert(0, str(ROOT / "tests" / "python"))
 
 DEFAULT_TOOLS = {
     "run_browser_task", "get_task", "answer_tool_call", "cancel_task", "open_session",
-    "session_action", "list_sessions", "upload_file", "delete_file", "create_profile",
-    "list_profiles", "delete_profile",
+    "session_action", "list_sessions", "usage", "upload_file", "delete_file", "download_files",
+    "create_profile", "list_profiles", "delete_profile",
 }
 
 
