@@ -127,7 +127,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // The mock is held for the whole run: dropping it stops it.
     #[cfg(feature = "mock")]
     let (config, _mock) = embedded_mock(config).await?;
-    if config.client.api_key.is_none() && !config.settings.client_keys {
+    // With `--key-by-claim` every signed-in user's calls bill to a key from the map.
+    let keys_by_claim = matches!(&config.transport, TransportConfig::Http(http)
+        if http.oauth.as_ref().is_some_and(|o| o.key_by_claim.is_some()));
+    if config.client.api_key.is_none() && !config.settings.client_keys && !keys_by_claim {
         tracing::warn!(
             "no Smooth API key: set SMOOTH_API_KEY (tools will say how){}",
             if cfg!(feature = "mock") {

@@ -550,6 +550,34 @@ async fn a_claim_picks_the_smooth_key_calls_bill_to() {
     }
 }
 
+#[tokio::test]
+async fn with_a_key_map_the_server_needs_no_key_of_its_own() {
+    const SALES_KEY: &str = "sk-sales-7Tq2WcLm8d";
+    let key = SigningKey::generate("k1");
+    let issuer = Issuer::start(&[&key]).await;
+    let mock = MockSmooth::start(fast_mock()).await.unwrap();
+    let server = start(
+        &mock,
+        &issuer,
+        &["--key-by-claim", "groups", "--key-map", "sales=KEY_SALES"],
+        &[("KEY_SALES", SALES_KEY)],
+    )
+    .await;
+    let sales = key.sign(&server.claims(&issuer, json!({"groups": "sales"})));
+    let client = server.client(&sales, &[]).await;
+    let r = client.call_tool(list_profiles()).await.unwrap();
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    client.cancel().await.unwrap();
+    assert!(
+        mock.requests()
+            .iter()
+            .all(|r| r.apikey.as_deref() == Some(SALES_KEY))
+    );
+    let log = server.stderr();
+    assert!(!log.contains("no Smooth API key"), "{log}");
+    assert!(!log.contains(SALES_KEY));
+}
+
 fn list_profiles() -> CallToolRequestParams {
     CallToolRequestParams::new("list_profiles").with_arguments(serde_json::Map::new())
 }
