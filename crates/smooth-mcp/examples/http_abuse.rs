@@ -5,7 +5,9 @@
 //! attackers run: requests with missing and bad tokens in a tight loop, bodies over the
 //! cap, idle connections that send nothing, and slow-loris connections that send a header
 //! byte now and then. Prints p50/p99/max of the good client, the attack's rate, and the
-//! server's RSS.
+//! server's RSS; then stops the request loops, waits past the server's header-read timeout
+//! and counts how many idle and slow-loris connections the server dropped, and its open file
+//! descriptors before, during and after.
 //!
 //! cargo build -p smooth-mcp --example http_abuse
 //! target/debug/examples/http_abuse target/debug/smooth-mcp [calls]
@@ -24,6 +26,8 @@ const IDLE_CONNECTIONS: usize = 500;
 const SLOW_LORIS: usize = 100;
 const BAD_TOKEN_LOOPS: usize = 8;
 const OVERSIZE_LOOPS: usize = 2;
+/// The server's header-read timeout (`transport::connections::HEADER_READ_TIMEOUT`) plus slack.
+const PAST_HEADER_TIMEOUT: Duration = Duration::from_secs(35);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -78,14 +82,16 @@ async fn main() -> anyhow::Result<()> {
         pid,
     );
 
+    let fds_before = fd_count(pid);
     let stop = Arc::new(AtomicBool::new(false));
     let attacks = Arc::new(AtomicU64::new(0));
+    let loris_dropped = Arc::new(AtomicU64::new(0));
     let mut held = Vec::new();
     for _ in 0..IDLE_CONNECTIONS {
         held.push(TcpStream::connect(&addr).await?);
     }
     for _ in 0..SLOW_LORIS {
-        let (addr, stop) = (addr.clone(), stop.clone());
+        let (addr, dropped) = (addr.clone(), loris_dropped.clone());
         tokio::spawn(async move {
             let Ok(mut s) = TcpStream::connect(&addr).await else {
                 return;
@@ -93,12 +99,11 @@ async fn main() -> anyhow::Result<()> {
             let _ = s
                 .write_all(format!("POST /mcp HTTP/1.1\r\nHost: {addr}\r\nX-a: ").as_bytes())
                 .await;
-            while !stop.load(Ordering::Relaxed) {
-                if s.write_all(b"a").await.is_err() {
-                    return;
-                }
+            // Until the server drops it (a write fails once its reset came back).
+            while s.write_all(b"a").await.is_ok() {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
+            dropped.fetch_add(1, Ordering::Relaxed);
         });
     }
     let http = reqwest::Client::new();
@@ -151,9 +156,34 @@ async fn main() -> anyhow::Result<()> {
         log_lines.swap(0, Ordering::Relaxed),
         pid,
     );
+    let fds_during = fd_count(pid);
     stop.store(true, Ordering::Relaxed);
-    drop(held);
+    tokio::time::sleep(PAST_HEADER_TIMEOUT).await;
+    let idle_dropped = held.iter().filter(|s| closed_by_peer(s)).count();
+    println!();
+    println!(
+        "{} s later: {idle_dropped}/{IDLE_CONNECTIONS} idle and {}/{SLOW_LORIS} slow-loris \
+         connections dropped by the server; its open file descriptors: {fds_before} before the \
+         attack, {fds_during} during, {} now",
+        PAST_HEADER_TIMEOUT.as_secs(),
+        loris_dropped.load(Ordering::Relaxed),
+        fd_count(pid),
+    );
     Ok(())
+}
+
+/// The peer closed (end of stream) or reset the connection.
+fn closed_by_peer(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match stream.try_read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
 
 struct Latencies {

@@ -22,7 +22,7 @@
 //! All browser state lives in Smooth (task and session ids are the handles), so with
 //! `--stateless` any replica can answer any request.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use futures::StreamExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -43,6 +42,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::connections;
 use super::oauth::ResourceServer;
 use super::rejections::{Reason, Rejections};
 use crate::config::{AuthTokens, HttpConfigError, HttpOptions, SHORT_TOKEN};
@@ -432,25 +432,13 @@ pub async fn serve_on(
         rejections.clone(),
     );
     let stop_accepting = CancellationToken::new();
-    // Small JSON-RPC answers and SSE events must not wait for an ACK: with Nagle's
-    // algorithm a client's p99 was ~45 ms on loopback (delayed ACK), without it ~1 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(
+    let mut server = tokio::spawn(connections::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
-    .into_future();
-    let mut server = std::pin::pin!(server);
-
-    tokio::select! {
-        result = &mut server => return result.map_err(HttpError::Serve),
-        () = shutdown => {}
-    }
+        app,
+        connections::HEADER_READ_TIMEOUT,
+        stop_accepting.clone(),
+    ));
+    shutdown.await;
     stop_accepting.cancel();
     in_flight.close();
     let pending = in_flight.len();
@@ -481,17 +469,16 @@ pub async fn serve_on(
         ct.cancel();
     };
     let closed = async {
-        match tokio::time::timeout(opts.drain + CLOSE_BOUND, &mut server).await {
-            Ok(result) => result.map_err(HttpError::Serve),
-            Err(_) => {
-                tracing::warn!("some connections did not close in time; leaving them");
-                Ok(())
-            }
+        if tokio::time::timeout(opts.drain + CLOSE_BOUND, &mut server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time; leaving them");
         }
     };
-    let ((), result) = tokio::join!(drained, closed);
+    tokio::join!(drained, closed);
     rejections.log();
-    result
+    Ok(())
 }
 
 #[cfg(test)]

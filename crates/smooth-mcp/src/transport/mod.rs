@@ -1,5 +1,6 @@
 //! How MCP clients reach the server. Wiring only: the tools live in `crate::mcp`.
 
+pub mod connections;
 pub mod http;
 pub mod jsonrpc_guard;
 pub mod oauth;
