@@ -517,6 +517,11 @@ async fn pump<W: AsyncWrite + Unpin>(
     }
 }
 
+/// How long a JSON POST's body may take to arrive. A client trickling its body would
+/// otherwise hold the connection for ever, as a slow-loris one would without the header-read
+/// timeout of [`super::connections`].
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Axum middleware for `/mcp`: a JSON POST whose body is not a message rmcp can take is
 /// answered 400 with a JSON-RPC error. Other requests (wrong `Content-Type` included, which
 /// rmcp answers 415) go on untouched. `max_bytes` is the body cap rmcp also enforces.
@@ -533,13 +538,28 @@ pub async fn http_layer(State(guard): State<HttpGuard>, request: Request, next: 
     }
     let max_bytes = guard.max_bytes;
     let (parts, body) = request.into_parts();
-    // A body that cannot be read in full is over the cap, or its connection is gone.
-    let Ok(bytes) = axum::body::to_bytes(body, max_bytes).await else {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Payload Too Large: request body exceeds {max_bytes} bytes"),
-        )
-            .into_response();
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, max_bytes))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        // A body that cannot be read in full is over the cap, or its connection is gone.
+        Ok(Err(_)) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Payload Too Large: request body exceeds {max_bytes} bytes"),
+            )
+                .into_response();
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "Request Timeout: the body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+                .into_response();
+        }
     };
     let reply = match check(&bytes) {
         // Without a session (initialize, or --stateless) each request has an rmcp of its own.
@@ -611,6 +631,33 @@ fn is_json(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_never_arrives_in_full_is_a_timeout() {
+        use tower::ServiceExt;
+        let guard = HttpGuard {
+            max_bytes: 1024,
+            ids: InFlight::default(),
+        };
+        let app = axum::Router::new()
+            .route("/mcp", axum::routing::post(|| async { "reached rmcp" }))
+            .layer(axum::middleware::from_fn_with_state(guard, http_layer));
+        let first = futures::stream::iter([Ok::<_, std::io::Error>(
+            axum::body::Bytes::from_static(b"{\"jsonrpc\""),
+        )]);
+        let trickle = first.chain(futures::stream::pending());
+        let request = Request::post("/mcp")
+            .header(header::CONTENT_TYPE, JSON_MIME)
+            .body(Body::from_stream(trickle))
+            .expect("request");
+        // Time is paused: this outer bound fails the test, instead of hanging it, if the
+        // guard waits longer than its own timeout.
+        let response = tokio::time::timeout(BODY_READ_TIMEOUT * 2, app.oneshot(request))
+            .await
+            .expect("the guard gave up on the body")
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    }
 
     fn reply(input: &str) -> (Value, i64) {
         match check(input.as_bytes()) {
