@@ -133,3 +133,21 @@ def test_unsupported_platform_is_a_clear_error(prefix, tmp_path):
     done = subprocess.run(["node", "--require", preload, launcher], capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     assert "no prebuilt binary for linux-mips" in done.stderr and "cargo install --git" in done.stderr
+
+
+def test_setup_through_npx_writes_an_npx_entry(dist, tmp_path):
+    """`npx smooth-mcp setup …` runs the binary from npx's cache: the entry must start npx,
+    not that path, which npm may clear."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = minimal_env(**NPM_ENV, HOME=str(home), npm_config_cache=str(tmp_path / "npm-cache"))
+    run = subprocess.run(
+        ["npx", "--yes", f"--package={only(dist, 'smooth-mcp-linux-x64-*.tgz')}",
+         f"--package={only(dist, 'smooth-mcp-[0-9]*.tgz')}", "smooth-mcp", "setup", "cursor", "--mock"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "you ran setup through npx" in run.stdout
+    entry = json.loads((home / ".cursor" / "mcp.json").read_text())["mcpServers"]["smooth"]
+    assert entry["command"] == "npx"
+    assert entry["args"] == ["-y", "smooth-mcp", "--mock"]

@@ -1,5 +1,6 @@
 """The wheel: installed with pip into a fresh venv, and run with uvx, as its users would."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -42,3 +43,21 @@ async def test_uvx_runs_the_wheel(dist, version, tmp_path):
     info, tools = await initialize_and_list(uvx, ["--from", str(wheel), "smooth-mcp", "--mock"], env)
     assert info.version == version
     assert tools == DEFAULT_TOOLS
+
+
+def test_setup_through_uvx_writes_a_uvx_entry(dist, tmp_path):
+    """Run through uvx, the binary sits in uv's cache: the entry must start uvx, not that path."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = minimal_env(HOME=str(home), UV_CACHE_DIR=str(tmp_path / "uv-cache"), UV_OFFLINE="1",
+                      UV_NO_CONFIG="1")
+    wheel = only(dist, "smooth_mcp-*.whl")
+    run = subprocess.run(
+        [shutil.which("uvx"), "--from", str(wheel), "smooth-mcp", "setup", "cursor", "--mock"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "you ran setup through uvx" in run.stdout
+    entry = json.loads((home / ".cursor" / "mcp.json").read_text())["mcpServers"]["smooth"]
+    assert entry["command"] == "uvx"
+    assert entry["args"] == ["smooth-mcp", "--mock"]

@@ -91,7 +91,11 @@ impl Home {
     }
 
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(BIN);
+        self.command_of(BIN, args, env)
+    }
+
+    fn command_of(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -238,6 +242,48 @@ fn a_fresh_config_gets_the_entry_with_the_key_readable_by_the_owner_only() {
             home.json(client).get("inputs").is_none(),
             "{client}: no prompt"
         );
+    }
+}
+
+#[test]
+fn run_from_a_runner_cache_the_entry_starts_the_runner() {
+    let home = Home::new();
+    for (cache, runner, invocation) in [
+        (
+            ".npm/_npx/0a1b2c/node_modules/@smooth-mcp/linux-x64/bin",
+            "npx",
+            json!(["-y", "smooth-mcp", "--mock"]),
+        ),
+        (
+            ".cache/uv/archive-v0/L7fuSEgkq/bin",
+            "uvx",
+            json!(["smooth-mcp", "--mock"]),
+        ),
+    ] {
+        let dir = home.root().join(cache);
+        std::fs::create_dir_all(&dir).expect("cache dir");
+        let copy = dir.join("smooth-mcp");
+        std::fs::copy(BIN, &copy).expect("copy the binary");
+        for client in ["cursor", "codex"] {
+            let out = home
+                .command_of(
+                    copy.to_str().expect("utf-8"),
+                    &["setup", client, "--mock", "--force"],
+                    &[],
+                )
+                .output()
+                .expect("binary runs");
+            let run = Run::from(out).ok();
+            assert!(
+                run.stdout
+                    .contains(&format!("you ran setup through {runner}")),
+                "{}",
+                run.stdout
+            );
+            let entry = home.entry(client);
+            assert_eq!(entry["command"], runner, "{client}: {entry}");
+            assert_eq!(entry["args"], invocation, "{client}: {entry}");
+        }
     }
 }
 

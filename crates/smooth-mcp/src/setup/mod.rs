@@ -141,6 +141,9 @@ pub fn run(args: &SetupArgs) -> Result<String, SetupError> {
         let _ = writeln!(out, "  {}", change.done());
     }
     let _ = writeln!(out, "  command: {}", command_line(&entry));
+    if let Some(runner) = entry.runner {
+        let _ = writeln!(out, "  {}", runner.advice());
+    }
     if let Some(backup) = backup {
         let _ = writeln!(out, "  backup of the previous file: {}", backup.display());
     }
@@ -192,8 +195,12 @@ fn preview(client: Client, path: &Path, entry: &Entry, merged: Result<Merged, Re
             format!("would be refused: the file has a different {what} (use --force)")
         }
     };
+    let runner = entry
+        .runner
+        .map(|r| format!("{}\n", r.advice()))
+        .unwrap_or_default();
     format!(
-        "{} config file: {}\n{outcome}. Nothing was changed (--print).\n\n{shown}",
+        "{} config file: {}\n{outcome}. Nothing was changed (--print).\n{runner}\n{shown}",
         client.title(),
         path.display()
     )

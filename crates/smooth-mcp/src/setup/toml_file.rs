@@ -104,6 +104,7 @@ mod tests {
             command: "/bin/smooth-mcp".into(),
             args: vec!["--mock".into()],
             key: KeyPlan::Placeholder,
+            runner: None,
         }
     }
 
