@@ -59,9 +59,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def serving(args: list[str], ready_url: str, env: dict[str, str] | None = None):
+def serving(args: list[str], ready_url: str, env: dict[str, str] | None = None, stderr=subprocess.DEVNULL):
     """Runs a server process until the block ends, once `ready_url` answers 200."""
-    proc = subprocess.Popen(args, env=env or minimal_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, env=env or minimal_env(), stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         wait_http(ready_url, proc)
         yield proc
