@@ -51,6 +51,10 @@ fn init_logging(
     {
         filter = filter.add_directive(cap);
     }
+    // HTTP request spans are for the trace exporter; in log lines they would be noise.
+    if let Ok(quiet) = format!("{}=off", smooth_mcp::transport::http::HTTP_SPAN_TARGET).parse() {
+        filter = filter.add_directive(quiet);
+    }
     // stdout carries JSON-RPC only. The level filter belongs to the log lines alone, so the
     // trace exporter sees its spans whatever --log-level says.
     let writer = RedactingWriter::stderr(redactor);

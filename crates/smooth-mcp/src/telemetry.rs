@@ -1,8 +1,9 @@
 //! OpenTelemetry traces (the `otel` feature, `--otlp-endpoint`): the `tool_call` spans of
-//! [`crate::mcp`] and the `smooth_request` spans of `smooth_api`, exported over OTLP/HTTP.
+//! [`crate::mcp`], the `http_request` spans of the HTTP transport and the `smooth_request`
+//! spans of `smooth_api`, exported over OTLP/HTTP.
 //!
-//! Only those two spans are exported, and no log event: their attributes are closed sets
-//! (tool name, request and task ids, HTTP method, path template, status code), so nothing a
+//! Only those three spans are exported, and no log event: their attributes are closed sets
+//! (tool name, request and task ids, HTTP method, route, path, status code), so nothing a
 //! log line might hold (a typed secret at `trace` level) can reach the collector.
 
 use opentelemetry::trace::TracerProvider as _;
@@ -15,7 +16,7 @@ use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 
 /// The spans that are exported.
-const EXPORTED: [&str; 2] = ["tool_call", "smooth_request"];
+const EXPORTED: [&str; 3] = ["tool_call", "http_request", "smooth_request"];
 
 /// Flushes the spans still queued when dropped (at exit).
 pub struct Flush(SdkTracerProvider);

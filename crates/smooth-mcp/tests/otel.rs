@@ -78,3 +78,76 @@ async fn spans_of_calls_and_requests_reach_the_collector() {
         assert!(!has(leak), "{leak} reached the collector");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn http_requests_get_server_spans_without_their_query() {
+    let (url, got) = collector().await;
+    let mock = start_mock(fast_mock()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(support::BIN)
+        .args([
+            "--transport",
+            "http",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--otlp-endpoint", &url])
+        .env("SMOOTH_BASE_URL", mock.base_url())
+        .env("SMOOTH_API_KEY", "test-key")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = support::capture_stderr(child.stderr.take().unwrap());
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "server did not come up: {}", stderr.lock().unwrap());
+    let answer = http
+        .post(format!("{base}/mcp?token=otter-q7"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    answer.text().await.unwrap();
+    // Exiting flushes the batch.
+    support::sigterm(&child);
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "{}", stderr.lock().unwrap());
+
+    let all: Vec<u8> = got.lock().unwrap().concat();
+    let has = |s: &str| all.windows(s.len()).any(|w| w == s.as_bytes());
+    for expected in [
+        "POST /mcp",
+        "http.route",
+        "url.path",
+        "network.protocol.version",
+        "http.response.status_code",
+    ] {
+        assert!(has(expected), "{expected} not exported");
+    }
+    for leak in ["otter-q7", "test-key", "/healthz"] {
+        assert!(!has(leak), "{leak} reached the collector");
+    }
+    let log = stderr.lock().unwrap().clone();
+    assert!(
+        !log.contains("http_request"),
+        "request spans in the log:\n{log}"
+    );
+}

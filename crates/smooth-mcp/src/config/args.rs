@@ -272,9 +272,9 @@ pub struct ToolArgs {
     #[arg(long, env = "SMOOTH_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Send OpenTelemetry traces (a span per tool call and per Smooth API request) to this
-    /// OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. Needs a build with the
-    /// `otel` feature.
+    /// Send OpenTelemetry traces (a span per tool call, HTTP request and Smooth API request)
+    /// to this OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`. Needs a build
+    /// with the `otel` feature.
     #[arg(long, env = "SMOOTH_MCP_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<url::Url>,
 }

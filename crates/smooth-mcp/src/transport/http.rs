@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +41,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::connections;
 use super::oauth::ResourceServer;
@@ -170,8 +171,7 @@ pub fn router(
         ))
         .layer(middleware::from_fn_with_state(guard, guard_mcp))
         .merge(metrics)
-        .layer(middleware::from_fn_with_state(counted, count_rejections))
-        .route(HEALTH_PATH, get(health));
+        .layer(middleware::from_fn_with_state(counted, count_rejections));
     if let Some(oauth) = oauth {
         let document = Arc::new(oauth.metadata().clone());
         for path in oauth.metadata_paths() {
@@ -182,7 +182,8 @@ pub fn router(
             );
         }
     }
-    app
+    app.layer(middleware::from_fn(http_span))
+        .route(HEALTH_PATH, get(health))
 }
 
 /// `GET /metrics`, behind the bearer token unless `--metrics-public`. With OAuth sign-in and
@@ -252,6 +253,55 @@ async fn count_rejections(
     };
     metrics.rejected(reason);
     response
+}
+
+/// The target of [`http_span`]'s spans: for the trace exporter only. The log lines leave them
+/// out (their fields would lengthen every line logged during a request).
+pub const HTTP_SPAN_TARGET: &str = "smooth_mcp::http_span";
+
+/// One span per HTTP request (not `/healthz`, which probes call all day), named and
+/// attributed as OpenTelemetry's HTTP server conventions say. Only the path is recorded,
+/// never a query or a header.
+async fn http_span(request: Request, next: Next) -> Response {
+    // A path no route matched is the client's to choose: it names no span (the conventions'
+    // fallback is the bare method).
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let method = request.method().clone();
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        target: HTTP_SPAN_TARGET,
+        "http_request",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        "http.request.method" = %method,
+        "http.route" = route.as_deref(),
+        "url.path" = %request.uri().path(),
+        "url.scheme" = "http",
+        "network.protocol.version" = protocol_version(request.version()),
+        "http.response.status_code" = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    response
+}
+
+fn protocol_version(version: axum::http::Version) -> &'static str {
+    match version {
+        axum::http::Version::HTTP_10 => "1.0",
+        axum::http::Version::HTTP_2 => "2",
+        _ => "1.1",
+    }
 }
 
 async fn health() -> impl IntoResponse {
