@@ -255,7 +255,7 @@ async fn count_rejections(
     response
 }
 
-/// The target of [`http_span`]'s spans: for the trace exporter only. The log lines leave them
+/// The target of `http_span`'s spans: for the trace exporter only. The log lines leave them
 /// out (their fields would lengthen every line logged during a request).
 pub const HTTP_SPAN_TARGET: &str = "smooth_mcp::http_span";
 
