@@ -164,14 +164,7 @@ async fn the_assistant_answers_with_output_then_with_an_error() {
 #[tokio::test]
 async fn a_call_nobody_answers_gets_a_400_after_the_timeout() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--tool-answer-timeout", "1"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--tool-answer-timeout", "1"])).await;
     let r = server
         .ok(
             "run_browser_task",
@@ -288,14 +281,7 @@ async fn a_session_run_task_waits_for_an_answer_too() {
 #[tokio::test]
 async fn ask_user_off_and_bad_declarations_send_nothing() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--ask-user", "off"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--ask-user", "off"])).await;
     let mut bad_name = lookup_tool();
     bad_name["name"] = json!("bad-name");
     let mut ask = lookup_tool();
@@ -362,14 +348,7 @@ async fn operator_command_tools_are_answered_by_the_server() {
     let mock = start_mock(fast_mock()).await;
     let config = config_file(OPERATOR_TOOLS);
     let path = config.path().to_str().unwrap();
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--config", path],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--config", path])).await;
     let listed = server.ok("list_agent_tools", json!({})).await;
     let names: Vec<&str> = listed["tools"]
         .as_array()
@@ -495,10 +474,7 @@ async fn operator_http_tools_are_answered_by_the_server() {
     let config = config_file(&text);
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec!["--config", config.path().to_str().unwrap()],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--config", config.path().to_str().unwrap()]),
     )
     .await;
     let task = r#"[mock:tool_call=http_ok {"order": "A1"}] [mock:tool_call=http_bad] [mock:tool_call=http_down] [mock:tool_call=http_refused]"#;

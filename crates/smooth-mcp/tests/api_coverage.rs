@@ -120,10 +120,7 @@ async fn delete_file_removes_an_upload_once() {
     std::fs::write(&file, b"hello").unwrap();
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec!["--allow-dir", path_str(root.path())],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--allow-dir", path_str(root.path())]),
     )
     .await;
     let up = server
@@ -147,17 +144,14 @@ async fn extensions_lifecycle_and_refused_uploads() {
     std::fs::write(&zip, EMPTY_ZIP).unwrap();
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec![
-                "--allow-dir",
-                path_str(root.path()),
-                "--max-upload-mb",
-                "1",
-                "--toolsets",
-                "all",
-            ],
-            ..Launch::default()
-        },
+        Launch::with_args(vec![
+            "--allow-dir",
+            path_str(root.path()),
+            "--max-upload-mb",
+            "1",
+            "--toolsets",
+            "all",
+        ]),
     )
     .await;
 
@@ -472,14 +466,7 @@ async fn bad_defaults_refuse_to_start() {
 #[tokio::test]
 async fn hidden_toolsets_are_not_callable() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--toolsets", "core"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--toolsets", "core"])).await;
     for name in ["create_profile", "upload_file", "upload_extension"] {
         let params = CallToolRequestParams::new(name.to_owned()).with_arguments(
             json!({"profile_id": "x", "path": "x.zip"})

@@ -14,10 +14,7 @@ async fn over_the_task_limit_names_the_running_task_and_sends_nothing() {
     let mock = start_mock(fast_mock()).await;
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec!["--max-concurrent-tasks", "1"],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--max-concurrent-tasks", "1"]),
     )
     .await;
     let first = server
@@ -65,10 +62,7 @@ async fn a_task_that_ended_unwatched_frees_its_place() {
     let mock = start_mock(fast_mock()).await;
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec!["--max-concurrent-tasks", "1"],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--max-concurrent-tasks", "1"]),
     )
     .await;
     // Returned while running; nobody follows it, and it ends on its own.
@@ -99,14 +93,7 @@ async fn a_task_that_ended_unwatched_frees_its_place() {
 #[tokio::test]
 async fn over_the_session_limit_names_the_open_session_and_sends_nothing() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--max-open-sessions", "1"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--max-open-sessions", "1"])).await;
     let opened = server.ok("open_session", json!({})).await;
     let id = opened["session_id"].as_str().unwrap().to_owned();
     let refused = server.err("open_session", json!({})).await;
@@ -132,14 +119,7 @@ async fn over_the_session_limit_names_the_open_session_and_sends_nothing() {
 #[tokio::test]
 async fn a_spent_budget_refuses_new_work_until_the_window_ends() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--credit-budget", "3/hour"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--credit-budget", "3/hour"])).await;
     let fresh = server.ok("usage", json!({})).await;
     assert_eq!(fresh["credits_used"], 0.0, "{fresh}");
     assert_eq!(fresh["budget_left"], 3.0, "{fresh}");
@@ -176,14 +156,7 @@ async fn a_spent_budget_refuses_new_work_until_the_window_ends() {
 #[tokio::test]
 async fn a_spent_budget_lets_an_open_session_finish_but_starts_no_agent_task_in_it() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--credit-budget", "1"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--credit-budget", "1"])).await;
     let opened = server.ok("open_session", json!({})).await;
     let session = opened["session_id"].as_str().unwrap().to_owned();
     let done = server

@@ -272,10 +272,7 @@ async fn idle_sessions_are_reaped_and_say_so() {
     let mock = start_mock(fast_mock()).await;
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec!["--idle-session-minutes", "0.01"],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--idle-session-minutes", "0.01"]),
     )
     .await;
     let s = server.ok("open_session", json!({})).await;
@@ -317,14 +314,7 @@ async fn sessions_are_closed_when_the_client_goes_away() {
 #[tokio::test]
 async fn keep_sessions_leaves_them_open() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--keep-sessions"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--keep-sessions"])).await;
     let a = server.ok("open_session", json!({})).await["session_id"]
         .as_str()
         .unwrap()
@@ -423,14 +413,7 @@ async fn finished_tasks_carry_recording_downloads_and_cost() {
 #[tokio::test]
 async fn the_max_steps_cap_is_a_cost_bound() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--max-steps-cap", "10"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--max-steps-cap", "10"])).await;
     let e = server
         .err("run_browser_task", json!({"task": "x", "max_steps": 20}))
         .await;
@@ -598,14 +581,7 @@ async fn a_result_returns_as_soon_as_the_recording_link_is_there() {
     // separate fast loop), and the result returns with it: the poll that saw the end and
     // that one.
     let mock = start_mock(long_poll_mock(Duration::from_millis(300))).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--poll-interval", "1"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--poll-interval", "1"])).await;
     let s = server
         .ok("run_browser_task", json!({"task": "t", "wait_seconds": 30}))
         .await;
@@ -622,10 +598,7 @@ async fn a_link_that_does_not_come_in_time_is_null_and_get_task_has_it_later() {
     let mock = start_mock(long_poll_mock(Duration::from_secs(3600))).await;
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec!["--artifact-wait-seconds", "1"],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--artifact-wait-seconds", "1"]),
     )
     .await;
     let s = server
@@ -647,10 +620,12 @@ async fn get_task_reads_the_running_pollers_state_without_a_get_of_its_own() {
     let mock = start_mock(long_poll_mock(Duration::from_secs(3600))).await;
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec!["--poll-interval", "30", "--artifact-wait-seconds", "25"],
-            ..Launch::default()
-        },
+        Launch::with_args(vec![
+            "--poll-interval",
+            "30",
+            "--artifact-wait-seconds",
+            "25",
+        ]),
     )
     .await;
     let peer = server.client.peer().clone();

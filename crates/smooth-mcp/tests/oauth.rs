@@ -206,6 +206,28 @@ impl Server {
     }
 }
 
+/// Calls `list_profiles` as the holder of `token` (plus `headers`) and checks that every
+/// request it made to Smooth carried `billed` as its key.
+async fn list_profiles_billed_to(
+    server: &Server,
+    mock: &MockSmooth,
+    token: &str,
+    headers: &[(&'static str, &str)],
+    billed: &str,
+) {
+    mock.reset();
+    let client = server.client(token, headers).await;
+    let r = client.call_tool(list_profiles()).await.unwrap();
+    assert_ne!(r.is_error, Some(true), "{}", text(&r));
+    client.cancel().await.unwrap();
+    let keys: Vec<Option<String>> = mock.requests().into_iter().map(|r| r.apikey).collect();
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter().all(|k| k.as_deref() == Some(billed)),
+        "{keys:?}"
+    );
+}
+
 /// The binary on a free port with OAuth against `issuer`, plus `args` and `env`.
 async fn start(mock: &MockSmooth, issuer: &Issuer, args: &[&str], env: &[(&str, &str)]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -495,28 +517,9 @@ async fn a_claim_picks_the_smooth_key_calls_bill_to() {
     .await;
 
     let sales = key.sign(&server.claims(&issuer, json!({"groups": ["staff", "sales"]})));
-    let client = server.client(&sales, &[]).await;
-    let r = client.call_tool(list_profiles()).await.unwrap();
-    assert_ne!(r.is_error, Some(true), "{}", text(&r));
-    client.cancel().await.unwrap();
-    let keys: Vec<Option<String>> = mock.requests().into_iter().map(|r| r.apikey).collect();
-    assert!(!keys.is_empty());
-    assert!(
-        keys.iter().all(|k| k.as_deref() == Some(SALES_KEY)),
-        "{keys:?}"
-    );
-
+    list_profiles_billed_to(&server, &mock, &sales, &[], SALES_KEY).await;
     let eng = key.sign(&server.claims(&issuer, json!({"groups": "engineering"})));
-    mock.reset();
-    let client = server.client(&eng, &[]).await;
-    let r = client.call_tool(list_profiles()).await.unwrap();
-    assert_ne!(r.is_error, Some(true), "{}", text(&r));
-    client.cancel().await.unwrap();
-    assert!(
-        mock.requests()
-            .iter()
-            .all(|r| r.apikey.as_deref() == Some(ENG_KEY))
-    );
+    list_profiles_billed_to(&server, &mock, &eng, &[], ENG_KEY).await;
 
     // Unmapped: refused, and nothing is billed to the server's own key.
     let nobody = key.sign(&server.claims(&issuer, json!({"groups": ["staff"]})));
@@ -531,18 +534,14 @@ async fn a_claim_picks_the_smooth_key_calls_bill_to() {
     assert_eq!(server.post(Some(&both), &[]).await.status(), 403);
 
     // --client-keys still applies: the caller's own key wins over the mapping.
-    mock.reset();
-    let client = server
-        .client(&nobody, &[("x-smooth-api-key", OWN_KEY)])
-        .await;
-    let r = client.call_tool(list_profiles()).await.unwrap();
-    assert_ne!(r.is_error, Some(true), "{}", text(&r));
-    client.cancel().await.unwrap();
-    assert!(
-        mock.requests()
-            .iter()
-            .all(|r| r.apikey.as_deref() == Some(OWN_KEY))
-    );
+    list_profiles_billed_to(
+        &server,
+        &mock,
+        &nobody,
+        &[("x-smooth-api-key", OWN_KEY)],
+        OWN_KEY,
+    )
+    .await;
 
     let log = server.stderr();
     for secret in [SALES_KEY, ENG_KEY, OWN_KEY, "server-key-0"] {
@@ -564,15 +563,7 @@ async fn with_a_key_map_the_server_needs_no_key_of_its_own() {
     )
     .await;
     let sales = key.sign(&server.claims(&issuer, json!({"groups": "sales"})));
-    let client = server.client(&sales, &[]).await;
-    let r = client.call_tool(list_profiles()).await.unwrap();
-    assert_ne!(r.is_error, Some(true), "{}", text(&r));
-    client.cancel().await.unwrap();
-    assert!(
-        mock.requests()
-            .iter()
-            .all(|r| r.apikey.as_deref() == Some(SALES_KEY))
-    );
+    list_profiles_billed_to(&server, &mock, &sales, &[], SALES_KEY).await;
     let log = server.stderr();
     assert!(!log.contains("no Smooth API key"), "{log}");
     assert!(!log.contains(SALES_KEY));

@@ -39,14 +39,7 @@ async fn spans_of_calls_and_requests_reach_the_collector() {
     const TASK_TEXT: &str = "Compare the prices of otter-5d3";
     let (url, got) = collector().await;
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--otlp-endpoint", &url],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--otlp-endpoint", &url])).await;
     let run = server
         .ok(
             "run_browser_task",

@@ -154,10 +154,8 @@ async fn listed_tools() -> Vec<Listed> {
     std::fs::write(config.path(), OPERATOR_TOOL).unwrap();
     let config = config.path().to_str().unwrap();
     let secret = "readme=env:README_SECRET@https://example.com/*";
-    let launch = |args: Vec<&'static str>| Launch {
-        args: [vec!["--mock"], args].concat(),
-        ..Launch::default()
-    };
+    let launch = |args: Vec<&'static str>| Launch::with_args([vec!["--mock"], args].concat());
+    let with_config = Launch::with_args(vec!["--mock", "--toolsets", "core", "--config", config]);
     let with_secret = Launch {
         args: vec!["--mock", "--toolsets", "core", "--secret", secret],
         env: vec![("README_SECRET", "not-a-real-secret")],
@@ -168,10 +166,7 @@ async fn listed_tools() -> Vec<Listed> {
         tools(launch(vec!["--toolsets", "files"])),
         tools(launch(vec!["--toolsets", "profiles"])),
         tools(launch(vec!["--toolsets", "extensions"])),
-        tools(Launch {
-            args: vec!["--mock", "--toolsets", "core", "--config", config],
-            ..Launch::default()
-        }),
+        tools(with_config),
         tools(with_secret),
     );
     let lists = [lists.0, lists.1, lists.2, lists.3, lists.4, lists.5];

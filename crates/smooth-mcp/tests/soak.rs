@@ -190,10 +190,7 @@ fn sample(pid: u32) -> Option<Sample> {
 async fn soak_stdio(plan: &Plan, mock: &MockSmooth, allow: &str, upload: &str) -> Report {
     let server = spawn_against(
         mock,
-        Launch {
-            args: vec!["--allow-dir", allow, "--toolsets", "all"],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--allow-dir", allow, "--toolsets", "all"]),
     )
     .await;
     let pid = server.child.id().expect("running");

@@ -400,10 +400,7 @@ async fn upload_file_sends_a_file_under_the_allowed_root_only() {
     let dir = root.path().to_str().unwrap();
     let server = spawn_against(
         &mock,
-        Launch {
-            args: vec!["--allow-dir", dir, "--max-upload-mb", "1"],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--allow-dir", dir, "--max-upload-mb", "1"]),
     )
     .await;
     let path = root.path().join("cv.pdf");
@@ -635,11 +632,7 @@ async fn the_official_sdk_key_variable_is_a_fallback() {
 
 #[tokio::test]
 async fn the_embedded_mock_says_so_and_works() {
-    let server = spawn(Launch {
-        args: vec!["--mock", "--poll-interval", "0.1"],
-        ..Launch::default()
-    })
-    .await;
+    let server = spawn(Launch::with_args(vec!["--mock", "--poll-interval", "0.1"])).await;
     let r = server
         .ok(
             "run_browser_task",
@@ -654,14 +647,7 @@ async fn the_embedded_mock_says_so_and_works() {
 #[tokio::test]
 async fn long_output_is_capped_with_a_note_and_the_id_kept() {
     let mock = start_mock(fast_mock()).await;
-    let server = spawn_against(
-        &mock,
-        Launch {
-            args: vec!["--output-cap", "500"],
-            ..Launch::default()
-        },
-    )
-    .await;
+    let server = spawn_against(&mock, Launch::with_args(vec!["--output-cap", "500"])).await;
     let long_task = format!("Summarise {}", "this page ".repeat(200));
     let r = server
         .ok("run_browser_task", json!({"task": long_task}))

@@ -40,10 +40,7 @@ fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 async fn start(mock: &MockSmooth, dir: &Path) -> Server {
     spawn_against(
         mock,
-        Launch {
-            args: vec!["--downloads-dir", dir.to_str().unwrap()],
-            ..Launch::default()
-        },
+        Launch::with_args(vec!["--downloads-dir", dir.to_str().unwrap()]),
     )
     .await
 }

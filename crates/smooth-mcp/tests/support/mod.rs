@@ -76,6 +76,16 @@ pub struct Launch<'a> {
     pub tee_stdout: bool,
 }
 
+impl<'a> Launch<'a> {
+    /// Only these extra arguments.
+    pub fn with_args(args: Vec<&'a str>) -> Self {
+        Self {
+            args,
+            ..Self::default()
+        }
+    }
+}
+
 /// Starts the binary against `mock` with test-friendly flags plus `launch`.
 pub async fn spawn_against(mock: &MockSmooth, launch: Launch<'_>) -> Server {
     let base = mock.base_url();
