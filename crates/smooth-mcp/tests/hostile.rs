@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 /// Upper bound on any one answer: a hang fails the test instead of blocking it.
 const ANSWER_BOUND: Duration = Duration::from_secs(30);
@@ -648,9 +648,10 @@ async fn stdio_survives_the_corpus() {
     assert!(status.success(), "{status}");
 }
 
-/// The HTTP server on a free port: its `/mcp` URL and its log.
-async fn start_http() -> (Child, String) {
-    let mut child = command(&["--transport", "http", "--listen", "127.0.0.1:0"])
+/// The HTTP server on a free port, with `args` added: the child, its `/mcp` URL, and the
+/// rest of its log to read.
+async fn spawn_http(args: &[&str]) -> (Child, String, Lines<BufReader<ChildStderr>>) {
+    let mut child = command(&[&["--transport", "http", "--listen", "127.0.0.1:0"], args].concat())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -666,6 +667,12 @@ async fn start_http() -> (Child, String) {
     })
     .await
     .expect("server starts");
+    (child, url, lines)
+}
+
+/// The HTTP server on a free port: its `/mcp` URL, with its log drained.
+async fn start_http() -> (Child, String) {
+    let (child, url, mut lines) = spawn_http(&[]).await;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url)
 }
@@ -926,32 +933,8 @@ fn summed(log: &str, key: &str) -> u64 {
 
 #[tokio::test]
 async fn http_refuses_abuse_quietly_and_keeps_serving() {
-    let mut child = command(&[
-        "--transport",
-        "http",
-        "--listen",
-        "127.0.0.1:0",
-        "--auth-token",
-        TOKEN,
-        "--client-keys",
-        "--max-body-mb",
-        "1",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("binary starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(ANSWER_BOUND, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(at) = line.find("url=http://") {
-                return line[at + 4..].split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("server exited");
-    })
-    .await
-    .expect("server starts");
+    let (mut child, url, mut lines) =
+        spawn_http(&["--auth-token", TOKEN, "--client-keys", "--max-body-mb", "1"]).await;
     let log = tokio::spawn(async move {
         let mut all = String::new();
         while let Ok(Some(line)) = lines.next_line().await {
