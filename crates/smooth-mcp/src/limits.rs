@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -215,8 +215,9 @@ struct Entry {
     kind: Kind,
     /// To read the task again when nobody follows it.
     client: SmoothClient,
-    /// Weak: the watcher decides how long a watch lives.
-    watch: Weak<TaskWatch>,
+    /// Held, not weak: the watcher forgets a watch once its task ends, and this entry must
+    /// still read the end (and its credits) without asking Smooth again.
+    watch: Arc<TaskWatch>,
 }
 
 #[derive(Default)]
@@ -265,10 +266,9 @@ impl Account {
     }
 }
 
-/// `Some(credits)` when the entry's task is known to have ended (or is gone).
+/// `Some(credits)` when the entry's task is known to have ended, or is unreadable for good.
 fn ended_credits(e: &Entry) -> Option<f64> {
-    let watch = e.watch.upgrade()?;
-    let st = watch.state();
+    let st = e.watch.state();
     if st.is_terminal() {
         return Some(st.task.as_ref().and_then(|t| t.credits_used).unwrap_or(0.0));
     }
@@ -298,7 +298,7 @@ impl Slot<'_> {
             Entry {
                 kind: self.kind,
                 client: client.clone(),
-                watch: Arc::downgrade(watch),
+                watch: watch.clone(),
             },
         );
         // `self` drops here and frees its reservation: the entry replaced it.
@@ -434,9 +434,7 @@ impl Limits {
             account
                 .running
                 .iter()
-                .filter(|(_, e)| {
-                    ended_credits(e).is_none() && e.watch.upgrade().is_none_or(|w| !w.is_polling())
-                })
+                .filter(|(_, e)| ended_credits(e).is_none() && !e.watch.is_polling())
                 .map(|(id, e)| (id.clone(), e.client.clone()))
                 .collect()
         };
@@ -456,7 +454,7 @@ impl Limits {
             };
             match outcome {
                 // The watch now knows where it stands; keep the one that does.
-                Ok(_) => entry.watch = Arc::downgrade(watch),
+                Ok(_) => entry.watch = watch.clone(),
                 // Gone upstream: it runs no more and its credits cannot be read.
                 Err(SmoothError::Api { status: 404, .. }) => {
                     account.running.remove(id);
@@ -467,7 +465,6 @@ impl Limits {
                 }
             }
         }
-        // A read's watch is dropped with `read`; sweep while it still lives.
         account.sweep(self.window(), now());
     }
 }
@@ -479,10 +476,7 @@ fn running(account: &Account) -> Vec<Running> {
         .map(|(id, e)| Running {
             kind: e.kind,
             id: id.clone(),
-            live_url: e
-                .watch
-                .upgrade()
-                .and_then(|w| w.state().task.as_ref().and_then(|t| t.live_url.clone())),
+            live_url: e.watch.state().task.as_ref().and_then(|t| t.live_url.clone()),
         })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
