@@ -170,18 +170,7 @@ impl KeyByClaim {
 
 /// `--public-url`, checked: http(s), no query or fragment, no trailing slash in its path.
 pub fn public_url(raw: &str) -> Result<Url, HttpConfigError> {
-    let bad = || HttpConfigError::BadUrl {
-        flag: "--public-url",
-        example: "https://mcp.example.com",
-    };
-    let mut url = Url::parse(raw.trim()).map_err(|_| bad())?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(bad());
-    }
+    let mut url = http_url(raw, "--public-url", "https://mcp.example.com")?;
     let path = url.path().trim_end_matches('/').to_owned();
     url.set_path(&path);
     Ok(url)
@@ -190,10 +179,17 @@ pub fn public_url(raw: &str) -> Result<Url, HttpConfigError> {
 /// `--oauth-issuer`, checked like [`public_url`] but kept exactly as written (it is compared
 /// with the token's `iss` byte for byte).
 pub fn issuer(raw: &str) -> Result<String, HttpConfigError> {
-    let bad = || HttpConfigError::BadUrl {
-        flag: "--oauth-issuer",
-        example: "https://login.example.com/realms/team",
-    };
+    http_url(
+        raw,
+        "--oauth-issuer",
+        "https://login.example.com/realms/team",
+    )?;
+    Ok(raw.trim().to_owned())
+}
+
+/// An http(s) URL with a host and neither query nor fragment.
+fn http_url(raw: &str, flag: &'static str, example: &'static str) -> Result<Url, HttpConfigError> {
+    let bad = || HttpConfigError::BadUrl { flag, example };
     let url = Url::parse(raw.trim()).map_err(|_| bad())?;
     if !matches!(url.scheme(), "http" | "https")
         || url.host_str().is_none()
@@ -202,7 +198,7 @@ pub fn issuer(raw: &str) -> Result<String, HttpConfigError> {
     {
         return Err(bad());
     }
-    Ok(raw.trim().to_owned())
+    Ok(url)
 }
 
 impl HttpOptions {

@@ -225,7 +225,11 @@ fn oauth_options(
     public: url::Url,
 ) -> Result<OAuthOptions, HttpConfigError> {
     let mut resource = public.clone();
-    resource.set_path(&format!("{}/mcp", public.path().trim_end_matches('/')));
+    resource.set_path(&format!(
+        "{}{}",
+        public.path().trim_end_matches('/'),
+        crate::transport::http::MCP_PATH
+    ));
     let audiences = match &http.oauth_audience {
         Some(aud) => vec![aud.trim().to_owned()],
         None => {
@@ -254,10 +258,6 @@ fn clean(list: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `--allow-dir`, else the working directory — unless that is `/` (as some desktop clients
-/// start servers), where reading anything needs `--allow-dir`.
-/// Over stdio the files land on the user's disk; over HTTP they stay with Smooth and are
-/// served as resources.
 fn limit_settings(args: &LimitArgs) -> LimitSettings {
     let count = |n: Option<u64>| n.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     LimitSettings {
@@ -267,6 +267,8 @@ fn limit_settings(args: &LimitArgs) -> LimitSettings {
     }
 }
 
+/// Over stdio the files land on the user's disk; over HTTP they stay with Smooth and are
+/// served as resources.
 fn file_settings(args: &DownloadArgs, stdio: bool) -> FileSettings {
     let max = args.max_download_mb.saturating_mul(1024 * 1024);
     FileSettings {
@@ -282,6 +284,8 @@ fn file_settings(args: &DownloadArgs, stdio: bool) -> FileSettings {
     }
 }
 
+/// `--allow-dir`, else the working directory — unless that is `/` (as some desktop clients
+/// start servers), where reading anything needs `--allow-dir`.
 fn upload_roots(allow_dirs: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
     if !allow_dirs.is_empty() {
         return Ok(allow_dirs.to_vec());

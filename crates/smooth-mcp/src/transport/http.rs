@@ -192,11 +192,11 @@ fn metrics_router(state: Arc<AppState>, opts: &HttpOptions) -> Router {
     let route = Router::new()
         .route(METRICS_PATH, get(metrics))
         .with_state(state);
-    if opts.metrics_public {
+    if opts.metrics_public || !opts.auth_required() {
         route
     } else {
         route.layer(middleware::from_fn_with_state(
-            (opts.tokens.clone(), opts.oauth.is_some()),
+            opts.tokens.clone(),
             guard_metrics,
         ))
     }
@@ -215,13 +215,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-async fn guard_metrics(
-    State((tokens, oauth)): State<(AuthTokens, bool)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let protected = tokens.is_enabled() || oauth;
-    if protected && !bearer(request.headers()).is_some_and(|t| tokens.accepts(t)) {
+async fn guard_metrics(State(tokens): State<AuthTokens>, request: Request, next: Next) -> Response {
+    if !bearer(request.headers()).is_some_and(|t| tokens.accepts(t)) {
         return unauthorized();
     }
     next.run(request).await
@@ -352,10 +347,15 @@ async fn guard_mcp(State(guard): State<Guard>, mut request: Request, next: Next)
     }
     // A POST is a call in flight until its response (often an SSE stream) has been sent.
     let token = guard.in_flight.token();
-    let response = next.run(request).await;
+    hold_until_sent(next.run(request).await, token)
+}
+
+/// Keeps `held` alive until the response's body (often an SSE stream) has been sent in full
+/// or dropped.
+pub(super) fn hold_until_sent<T: Send + Sync + 'static>(response: Response, held: T) -> Response {
     let (parts, body) = response.into_parts();
     let body = body.into_data_stream().map(move |chunk| {
-        let _held = &token;
+        let _held = &held;
         chunk
     });
     Response::from_parts(parts, Body::from_stream(body))

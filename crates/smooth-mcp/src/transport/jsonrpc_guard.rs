@@ -29,7 +29,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ErrorCode};
 use serde_json::{Value, json};
 use tokio::io::{
@@ -522,9 +521,6 @@ async fn pump<W: AsyncWrite + Unpin>(
 /// timeout of [`super::connections`].
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Axum middleware for `/mcp`: a JSON POST whose body is not a message rmcp can take is
-/// answered 400 with a JSON-RPC error. Other requests (wrong `Content-Type` included, which
-/// rmcp answers 415) go on untouched. `max_bytes` is the body cap rmcp also enforces.
 /// What [`http_layer`] needs: rmcp's body cap, and the ids in flight per session.
 #[derive(Debug, Clone)]
 pub struct HttpGuard {
@@ -532,6 +528,9 @@ pub struct HttpGuard {
     pub ids: InFlight,
 }
 
+/// Axum middleware for `/mcp`: a JSON POST whose body is not a message rmcp can take is
+/// answered 400 with a JSON-RPC error. Other requests (wrong `Content-Type` included, which
+/// rmcp answers 415) go on untouched. `max_bytes` is the body cap rmcp also enforces.
 pub async fn http_layer(State(guard): State<HttpGuard>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || !is_json(request.headers()) {
         return next.run(request).await;
@@ -607,13 +606,7 @@ fn release_when_sent(response: Response, ids: InFlight, admitted: Admitted) -> R
             self.0.done(&self.1);
         }
     }
-    let release = Release(ids, admitted);
-    let (parts, body) = response.into_parts();
-    let body = body.into_data_stream().map(move |chunk| {
-        let _held = &release;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(body))
+    super::http::hold_until_sent(response, Release(ids, admitted))
 }
 
 /// rmcp's test: the media type before any `;` is `application/json`.
@@ -634,6 +627,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_never_arrives_in_full_is_a_timeout() {
+        use futures::StreamExt;
         use tower::ServiceExt;
         let guard = HttpGuard {
             max_bytes: 1024,
