@@ -476,7 +476,12 @@ fn running(account: &Account) -> Vec<Running> {
         .map(|(id, e)| Running {
             kind: e.kind,
             id: id.clone(),
-            live_url: e.watch.state().task.as_ref().and_then(|t| t.live_url.clone()),
+            live_url: e
+                .watch
+                .state()
+                .task
+                .as_ref()
+                .and_then(|t| t.live_url.clone()),
         })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
