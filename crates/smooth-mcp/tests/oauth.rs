@@ -436,6 +436,26 @@ async fn bearer_jwts_are_checked() {
     let scp = key.sign(&server.claims(&issuer, json!({"scope": null, "scp": [SCOPE]})));
     assert_eq!(server.post(Some(&scp), &[]).await.status(), 200);
 
+    // Every refusal above is counted as an auth one; a 403 for a scope is not a Host check.
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", server.base()))
+        .bearer_auth(STATIC_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rejected = |reason: &str| {
+        let name = format!("smooth_mcp_rejected_requests_total{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name.as_str()))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    assert!(rejected("auth") >= (refused.len() + 1) as f64, "{metrics}");
+    assert_eq!(rejected("host"), 0.0, "{metrics}");
+
     // A signed-in client can work.
     let client = server.client(&valid, &[]).await;
     let tools = client.list_all_tools().await.unwrap();

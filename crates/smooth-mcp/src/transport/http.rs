@@ -222,14 +222,19 @@ async fn guard_metrics(State(tokens): State<AuthTokens>, request: Request, next:
     next.run(request).await
 }
 
-/// Counts the requests turned away before MCP saw them: 401 (here), 403 (rmcp's Host and
-/// Origin checks, told apart by its message), 413 (body caps).
+/// Counts the requests turned away before MCP saw them: those the guards tagged with their
+/// reason, 401 (the metrics guard), 403 (rmcp's Host and Origin checks, told apart by its
+/// message), 413 (body caps).
 async fn count_rejections(
     State(metrics): State<Arc<crate::metrics::Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let response = next.run(request).await;
+    if let Some(tagged) = response.extensions().get::<Rejection>() {
+        metrics.rejected(*tagged);
+        return response;
+    }
     let reason = match response.status() {
         StatusCode::UNAUTHORIZED => Rejection::auth,
         StatusCode::PAYLOAD_TOO_LARGE => Rejection::size,
@@ -312,13 +317,12 @@ async fn guard_mcp(State(guard): State<Guard>, mut request: Request, next: Next)
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    if let Err(rejected) = authenticate(&guard, &mut request).await {
-        let reason = if request.headers().contains_key(header::AUTHORIZATION) {
-            Reason::BadToken
-        } else {
-            Reason::MissingToken
-        };
+    if let Err((reason, mut rejected)) = authenticate(&guard, &mut request).await {
         guard.rejections.record(reason, peer);
+        if reason != Reason::IssuerUnavailable {
+            // Counted as what it is, not told apart by status later (see count_rejections).
+            rejected.extensions_mut().insert(Rejection::auth);
+        }
         return rejected;
     }
     if let Some(key) = request.headers().get(CLIENT_KEY_HEADER)
@@ -364,16 +368,18 @@ pub(super) fn hold_until_sent<T: Send + Sync + 'static>(response: Response, held
 /// Lets the request on with a static token or, with OAuth, a valid sign-in; the Smooth key
 /// that sign-in bills to (`--key-by-claim`) rides along in the request's extensions, where
 /// the tools find it. `Err` is the response to send instead.
-async fn authenticate(guard: &Guard, request: &mut Request) -> Result<(), Response> {
+async fn authenticate(guard: &Guard, request: &mut Request) -> Result<(), (Reason, Response)> {
     let presented = bearer(request.headers());
     if guard.tokens.is_enabled() && presented.is_some_and(|t| guard.tokens.accepts(t)) {
         return Ok(());
     }
     let Some(oauth) = &guard.oauth else {
-        return if guard.tokens.is_enabled() {
-            Err(unauthorized())
-        } else {
+        return if !guard.tokens.is_enabled() {
             Ok(())
+        } else if request.headers().contains_key(header::AUTHORIZATION) {
+            Err((Reason::BadToken, unauthorized()))
+        } else {
+            Err((Reason::MissingToken, unauthorized()))
         };
     };
     let own_key = guard.client_keys && request.headers().contains_key(CLIENT_KEY_HEADER);

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
 /// Why a request to `/mcp` was refused before MCP saw it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// No `Authorization` header.
     MissingToken,
@@ -23,13 +23,22 @@ pub enum Reason {
     ClientKeyNotAccepted,
     /// `X-Smooth-Api-Key` empty or not a valid header value.
     BadClientKey,
+    /// A valid sign-in without a scope `--oauth-required-scope` asks for.
+    MissingScope,
+    /// A valid sign-in whose `--key-by-claim` claim maps to no Smooth key.
+    UnmappedClaim,
+    /// Sign-ins could not be checked: the OAuth issuer's keys could not be fetched.
+    IssuerUnavailable,
 }
 
-const REASONS: [(Reason, &str); 4] = [
+const REASONS: [(Reason, &str); 7] = [
     (Reason::MissingToken, "missing_token"),
     (Reason::BadToken, "bad_token"),
     (Reason::ClientKeyNotAccepted, "client_key_not_accepted"),
     (Reason::BadClientKey, "bad_client_key"),
+    (Reason::MissingScope, "missing_scope"),
+    (Reason::UnmappedClaim, "unmapped_claim"),
+    (Reason::IssuerUnavailable, "issuer_unavailable"),
 ];
 
 /// Counts by reason name (only those above zero), and the last peer refused.
@@ -38,7 +47,7 @@ type Summary = (Vec<(&'static str, u64)>, Option<SocketAddr>);
 /// Counts since the last summary, and the last peer refused (a hint where to look).
 #[derive(Debug, Default)]
 pub struct Rejections {
-    counts: [AtomicU64; 4],
+    counts: [AtomicU64; REASONS.len()],
     last_peer: Mutex<Option<SocketAddr>>,
 }
 

@@ -20,6 +20,7 @@ use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::{Map, Value, json};
 use smooth_api::ApiKey;
 
+use super::rejections::Reason;
 use crate::config::{KeyByClaim, OAuthOptions};
 pub use keys::FetchError;
 use keys::IssuerKeys;
@@ -130,40 +131,50 @@ impl ResourceServer {
 
     /// Checks `token` (the bearer value, if any). `Ok` carries the Smooth key the call bills
     /// to under `--key-by-claim`; `own_key` (the caller sent one with `--client-keys`) skips
-    /// that mapping. `Err` is the response to send.
+    /// that mapping. `Err` is why, and the response to send; the caller counts refusals
+    /// (a client looping on an expired token must not write a log line each time).
     pub async fn authorize(
         &self,
         token: Option<&str>,
         own_key: bool,
-    ) -> Result<Option<ApiKey>, Response> {
+    ) -> Result<Option<ApiKey>, (Reason, Response)> {
         let Some(token) = token else {
-            return Err(self.challenge(
-                StatusCode::UNAUTHORIZED,
-                None,
-                "Unauthorized: sign in (OAuth) or send the server's token as \
-                 `Authorization: Bearer <token>`",
+            return Err((
+                Reason::MissingToken,
+                self.challenge(
+                    StatusCode::UNAUTHORIZED,
+                    None,
+                    "Unauthorized: sign in (OAuth) or send the server's token as \
+                     `Authorization: Bearer <token>`",
+                ),
             ));
         };
         let claims = match self.verify(token).await {
             Ok(claims) => claims,
             Err(Some(invalid)) => {
-                tracing::warn!(
+                tracing::debug!(
                     reason = invalid.describe(),
                     "rejected an OAuth bearer token"
                 );
-                return Err(self.challenge(
-                    StatusCode::UNAUTHORIZED,
-                    Some(("invalid_token", invalid.describe())),
-                    &format!("Unauthorized: {}", invalid.describe()),
+                return Err((
+                    Reason::BadToken,
+                    self.challenge(
+                        StatusCode::UNAUTHORIZED,
+                        Some(("invalid_token", invalid.describe())),
+                        &format!("Unauthorized: {}", invalid.describe()),
+                    ),
                 ));
             }
             Err(None) => {
                 return Err((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service Unavailable: sign-ins cannot be checked right now (the OAuth \
-                     issuer's keys could not be fetched); try again shortly",
-                )
-                    .into_response());
+                    Reason::IssuerUnavailable,
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service Unavailable: sign-ins cannot be checked right now (the OAuth \
+                         issuer's keys could not be fetched); try again shortly",
+                    )
+                        .into_response(),
+                ));
             }
         };
         let granted = granted_scopes(&claims);
@@ -173,20 +184,26 @@ impl ResourceServer {
             .iter()
             .find(|s| !granted.contains(&s.as_str()))
         {
-            tracing::warn!(scope = %missing, "rejected an OAuth bearer token without a required scope");
-            return Err(self.challenge(
-                StatusCode::FORBIDDEN,
-                Some(("insufficient_scope", "the token lacks a required scope")),
-                &format!(
-                    "Forbidden: this server needs the scope(s) {}; sign in again granting them",
-                    self.opts.required_scopes.join(" ")
+            tracing::debug!(scope = %missing, "rejected an OAuth bearer token without a required scope");
+            return Err((
+                Reason::MissingScope,
+                self.challenge(
+                    StatusCode::FORBIDDEN,
+                    Some(("insufficient_scope", "the token lacks a required scope")),
+                    &format!(
+                        "Forbidden: this server needs the scope(s) {}; sign in again granting them",
+                        self.opts.required_scopes.join(" ")
+                    ),
                 ),
             ));
         }
         match &self.opts.key_by_claim {
             Some(by) if !own_key => billed_key(by, &claims).map(Some).map_err(|message| {
-                tracing::warn!(claim = %by.claim, "rejected a sign-in whose claim maps to no Smooth key");
-                (StatusCode::FORBIDDEN, message).into_response()
+                tracing::debug!(claim = %by.claim, "rejected a sign-in whose claim maps to no Smooth key");
+                (
+                    Reason::UnmappedClaim,
+                    (StatusCode::FORBIDDEN, message).into_response(),
+                )
             }),
             _ => Ok(None),
         }
