@@ -23,6 +23,8 @@
 //!   transport and `smooth_api`'s observer hooks.
 //! * `telemetry` (the `otel` feature): OpenTelemetry traces of tool calls and Smooth requests.
 //! * [`signal`]: SIGINT/SIGTERM, shared by every long-running mode.
+//! * [`capped`]: reading a third party's HTTP answer (an operator's endpoint, an OAuth
+//!   issuer) up to a size cap.
 //! * [`config_file`]: the `--config` TOML file (`[tools.*]`, `[secrets.*]`), checked strictly.
 //! * [`agent_tools`]: tools the agent calls that the server answers itself (the operator's
 //!   programs and HTTP endpoints) and the checks every agent tool declaration passes.
@@ -39,6 +41,7 @@
 //! crate, which shares no types with `smooth-api` so that it checks the wire format.
 
 pub mod agent_tools;
+pub mod capped;
 pub mod config;
 pub mod config_file;
 pub mod escape;

@@ -107,7 +107,7 @@ impl HttpTool {
             Err(e) => return ToolAnswer::error(failed(&e)),
         };
         let status = response.status();
-        let body = match read_capped(response).await {
+        let body = match crate::capped::read_capped(response, MAX_BODY).await {
             Ok(Some(body)) => body,
             Ok(None) => {
                 return ToolAnswer::error(format!(
@@ -164,18 +164,6 @@ fn error_message(body: &[u8]) -> String {
         };
     }
     head_text(text.trim(), ERROR_TEXT).to_owned()
-}
-
-/// The body, or `None` past the cap (never buffered beyond it).
-async fn read_capped(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY {
-            return Ok(None);
-        }
-    }
-    Ok(Some(body))
 }
 
 #[cfg(test)]

@@ -214,13 +214,10 @@ impl IssuerKeys {
         if !response.status().is_success() {
             return Err(fail(format!("HTTP {}", response.status())));
         }
-        let body = response
-            .bytes()
+        let body = crate::capped::read_capped(response, MAX_DOCUMENT)
             .await
-            .map_err(|e| fail(e.without_url().to_string()))?;
-        if body.len() > MAX_DOCUMENT {
-            return Err(fail("document too large".to_owned()));
-        }
+            .map_err(|e| fail(e.without_url().to_string()))?
+            .ok_or_else(|| fail("document too large".to_owned()))?;
         serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))
     }
 }
