@@ -268,7 +268,7 @@ impl SmoothClient {
     /// created since just before it are listed and returned as
     /// [`SmoothError::CreationUnconfirmed`]: one of them may be this task.
     pub async fn create_task(&self, req: &TaskRequest) -> Result<TaskResponse, SmoothError> {
-        let since = unix_now() - CLOCK_SKEW.as_secs_f64();
+        let since = crate::watch::now_ms() as f64 / 1000.0 - CLOCK_SKEW.as_secs_f64();
         let body = serde_json::to_value(req).map_err(|e| SmoothError::Decode(e.to_string()))?;
         let url = self.url(&["task"], &[]);
         match self
@@ -636,12 +636,6 @@ impl SmoothClient {
             .map_err(|e| Failure::sent(SmoothError::Decode(e.to_string())))?;
         Ok(envelope.r)
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Every successful answer is wrapped: `{"r": ...}`.

@@ -228,16 +228,6 @@ impl Metrics {
     }
 }
 
-fn status_name(status: TaskStatus) -> &'static str {
-    match status {
-        TaskStatus::Waiting => "waiting",
-        TaskStatus::Running => "running",
-        TaskStatus::Done => "done",
-        TaskStatus::Failed => "failed",
-        TaskStatus::Cancelled => "cancelled",
-    }
-}
-
 impl Observer for Metrics {
     fn exchange(&self, exchange: &Exchange<'_>) {
         self.upstream
@@ -274,7 +264,7 @@ impl Observer for Metrics {
     fn ended(&self, status: TaskStatus, credits_used: Option<f64>) {
         self.finished
             .get_or_create(&StatusLabel {
-                status: status_name(status),
+                status: status.as_str(),
             })
             .inc();
         if let Some(credits) = credits_used.filter(|c| c.is_finite() && *c > 0.0) {

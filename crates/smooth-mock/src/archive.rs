@@ -113,41 +113,8 @@ pub(crate) fn zip_bytes(contents: Contents) -> Result<&'static [u8], String> {
         .map_err(String::clone)
 }
 
-/// Why an archive could not be built.
-#[derive(Debug)]
-enum BuildError {
-    Zip(zip::result::ZipError),
-    Png(png::EncodingError),
-    Io(std::io::Error),
-}
-
-impl std::fmt::Display for BuildError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BuildError::Zip(e) => write!(f, "zip: {e}"),
-            BuildError::Png(e) => write!(f, "png: {e}"),
-            BuildError::Io(e) => write!(f, "io: {e}"),
-        }
-    }
-}
-
-impl From<zip::result::ZipError> for BuildError {
-    fn from(e: zip::result::ZipError) -> Self {
-        BuildError::Zip(e)
-    }
-}
-
-impl From<png::EncodingError> for BuildError {
-    fn from(e: png::EncodingError) -> Self {
-        BuildError::Png(e)
-    }
-}
-
-impl From<std::io::Error> for BuildError {
-    fn from(e: std::io::Error) -> Self {
-        BuildError::Io(e)
-    }
-}
+/// Why an archive could not be built (zip, PNG or I/O): only ever shown as text.
+type BuildError = Box<dyn std::error::Error + Send + Sync>;
 
 type Zip = ZipWriter<Cursor<Vec<u8>>>;
 
