@@ -72,23 +72,9 @@ pub enum PictureError {
     },
 }
 
-/// The image formats we preview, by file name extension or MIME (png, jpg/jpeg, webp).
-pub fn picture_mime(name: &str) -> Option<&'static str> {
-    // A MIME may carry parameters (`image/png; charset=binary`); a name's extension follows
-    // its last dot. Neither is case-sensitive.
-    let name = name.split(';').next().unwrap_or_default().trim();
-    let lower = name.to_ascii_lowercase();
-    let kind = match lower.strip_prefix("image/") {
-        Some(subtype) => subtype,
-        None => lower.rsplit_once('.')?.1,
-    };
-    match kind {
-        "png" => Some("image/png"),
-        // `image/jpg` is not registered but some servers send it.
-        "jpg" | "jpeg" => Some("image/jpeg"),
-        "webp" => Some("image/webp"),
-        _ => None,
-    }
+/// Whether `mime` is a format we preview (PNG, JPEG, WebP).
+pub fn is_picture(mime: &str) -> bool {
+    matches!(mime, "image/png" | "image/jpeg" | "image/webp")
 }
 
 /// Decode `bytes` (refusing absurd declared dimensions before decoding), scale to fit 1568 px
@@ -488,25 +474,18 @@ mod tests {
     }
 
     #[test]
-    fn picture_mime_knows_our_formats_by_name_or_mime() {
-        assert_eq!(picture_mime("shot.png"), Some("image/png"));
-        assert_eq!(picture_mime("dir/Shot.PNG"), Some("image/png"));
-        assert_eq!(picture_mime("photo.jpg"), Some("image/jpeg"));
-        assert_eq!(picture_mime("photo.JPEG"), Some("image/jpeg"));
-        assert_eq!(picture_mime("page.final.webp"), Some("image/webp"));
-        assert_eq!(picture_mime("image/png"), Some("image/png"));
-        assert_eq!(picture_mime("Image/JPEG"), Some("image/jpeg"));
-        assert_eq!(picture_mime("image/jpg"), Some("image/jpeg"));
-        assert_eq!(
-            picture_mime("image/webp; charset=binary"),
-            Some("image/webp")
-        );
-        assert_eq!(picture_mime("image/gif"), None);
-        assert_eq!(picture_mime("anim.gif"), None);
-        assert_eq!(picture_mime("report.pdf"), None);
-        assert_eq!(picture_mime("png"), None);
-        assert_eq!(picture_mime("shot.png.txt"), None);
-        assert_eq!(picture_mime(""), None);
-        assert_eq!(picture_mime("text/png"), None);
+    fn our_formats_are_pictures() {
+        for mime in ["image/png", "image/jpeg", "image/webp"] {
+            assert!(is_picture(mime), "{mime}");
+        }
+        for mime in [
+            "image/gif",
+            "image/svg+xml",
+            "text/png",
+            "application/pdf",
+            "",
+        ] {
+            assert!(!is_picture(mime), "{mime}");
+        }
     }
 }

@@ -18,7 +18,7 @@ use super::args::{Parameters, required_text};
 use super::error::ToolError;
 use super::resources::file_uri;
 use super::results::{FileInfo, ResultStatus, TaskResult, link, structured};
-use crate::pictures::{picture_mime, preview};
+use crate::pictures::{is_picture, preview};
 use smooth_api::SmoothClient;
 use smooth_api::downloads::{Archive, ArchiveLimits, DownloadError, SavedFile};
 
@@ -323,7 +323,7 @@ impl SmoothServer {
                     .with_mime_type(mime.clone())
                     .with_size(size_bytes),
             ));
-            if pictures < MAX_PICTURES && picture_mime(&name).is_some() {
+            if pictures < MAX_PICTURES && is_picture(&mime) {
                 match picture(&archive, &name, max_image).await {
                     Ok(block) => {
                         pictures += 1;
@@ -480,5 +480,21 @@ mod tests {
         assert!(is_text(&mime_of("a.txt")));
         assert!(!is_text(&mime_of("a.pdf")));
         assert_eq!(mime_of("noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn pictures_are_known_by_their_names() {
+        for name in [
+            "shot.png",
+            "dir/Shot.PNG",
+            "photo.jpg",
+            "photo.JPEG",
+            "page.final.webp",
+        ] {
+            assert!(is_picture(&mime_of(name)), "{name}");
+        }
+        for name in ["anim.gif", "report.pdf", "png", "shot.png.txt", ""] {
+            assert!(!is_picture(&mime_of(name)), "{name}");
+        }
     }
 }
