@@ -88,10 +88,7 @@ impl SmoothServer {
         let downloads = args
             .include_downloads
             .unwrap_or_else(|| watch.wants_downloads());
-        let home = match downloads {
-            true => Some(self.file_home(&ctx).await),
-            false => None,
-        };
+        let home = downloads.then(|| super::task_files::FileDest::new(&ctx));
         let mut reporter = Reporter::for_request(&ctx);
         if let Some((watch, event_id)) = self.one_shot_run(&client, &id) {
             return self

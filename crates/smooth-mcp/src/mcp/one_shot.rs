@@ -17,7 +17,7 @@ use super::error::{ToolError, ToolResult};
 use super::output::cap_output;
 use super::progress::Reporter;
 use super::results::{ResultStatus, TaskResult, seconds_since, usd};
-use super::task_files::FileHome;
+use super::task_files::FileDest;
 use super::tasks::ended_step;
 use super::wait::{Wait, Waited};
 use crate::limits::Kind;
@@ -38,7 +38,7 @@ pub struct OneShot {
     /// `{NAME: {value, allowed_urls}}`: sent to Smooth, never kept or shown.
     pub secrets: Map<String, Value>,
     /// Where the task's files go; `None`: not asked for.
-    pub home: Option<FileHome>,
+    pub home: Option<FileDest>,
 }
 
 impl SmoothServer {
@@ -144,7 +144,7 @@ impl SmoothServer {
         reporter: &mut Reporter,
         ct: &CancellationToken,
         budget: Duration,
-        home: Option<&FileHome>,
+        home: Option<&FileDest>,
         cancel_on_abort: bool,
     ) -> ToolResult<CallToolResult> {
         let deadline = Instant::now() + budget;

@@ -40,6 +40,23 @@ pub struct FileSettings {
     pub max_image_bytes: usize,
 }
 
+/// Where a call's files go, worked out the first time one of its results has files: that
+/// may ask the client for its roots (a round trip, up to a few seconds), which a call whose
+/// task has no files, or is still running, should not wait for.
+pub(super) struct FileDest {
+    ctx: RequestContext<RoleServer>,
+    home: tokio::sync::OnceCell<FileHome>,
+}
+
+impl FileDest {
+    pub(super) fn new(ctx: &RequestContext<RoleServer>) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            home: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
 /// Where this call's files go.
 #[derive(Debug, Clone)]
 pub(super) enum FileHome {
@@ -112,10 +129,9 @@ impl SmoothServer {
                 "Task {id}'s files are not ready yet: call download_files again in a few seconds."
             )));
         }
-        let home = self.file_home(&ctx).await;
         let mut content = links(&result);
         let files = self
-            .add_files(&mut result, Some(&home))
+            .add_files(&mut result, Some(&FileDest::new(&ctx)))
             .await
             .map_err(|e| {
                 ToolError::Smooth(format!(
@@ -151,7 +167,7 @@ impl SmoothServer {
     pub(super) async fn reply(
         &self,
         mut result: TaskResult,
-        home: Option<&FileHome>,
+        home: Option<&FileDest>,
     ) -> CallToolResult {
         let mut content = links(&result);
         match self.add_files(&mut result, home).await {
@@ -176,7 +192,7 @@ impl SmoothServer {
     async fn add_files(
         &self,
         result: &mut TaskResult,
-        home: Option<&FileHome>,
+        home: Option<&FileDest>,
     ) -> Result<Vec<ContentBlock>, DownloadError> {
         let ended = matches!(
             result.status,
@@ -189,6 +205,7 @@ impl SmoothServer {
             result.files = Some(Vec::new());
             return Ok(Vec::new());
         }
+        let home = home.home.get_or_init(|| self.file_home(&home.ctx)).await;
         let d = self
             .deliver(&self.state.client, &result.task_id, &url, home)
             .await?;

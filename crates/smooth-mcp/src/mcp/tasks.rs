@@ -31,7 +31,7 @@ use super::results::{
     CancelResult, PendingCall, ResultStatus, TaskResult, answer_step, seconds_since, structured,
     usd,
 };
-use super::task_files::FileHome;
+use super::task_files::FileDest;
 use super::wait::{Wait, Waited};
 use super::{SmoothServer, sessions::SessionActionArgs};
 use crate::limits::Kind;
@@ -206,10 +206,7 @@ impl SmoothServer {
         let downloads = args
             .include_downloads
             .unwrap_or_else(|| watch.wants_downloads());
-        let home = match downloads {
-            true => Some(self.file_home(&ctx).await),
-            false => None,
-        };
+        let home = downloads.then(|| FileDest::new(&ctx));
         if let Some((watch, event_id)) = one_shot {
             let mut reporter = Reporter::for_request(&ctx);
             return self
@@ -355,10 +352,7 @@ impl SmoothServer {
         let downloads = args
             .include_downloads
             .unwrap_or_else(|| tools_make_files(req.additional_tools.as_ref()));
-        let home = match downloads {
-            true => Some(self.file_home(ctx).await),
-            false => None,
-        };
+        let home = downloads.then(|| FileDest::new(ctx));
         if let Some(secrets) = secrets {
             let job = OneShot {
                 req,
@@ -398,7 +392,7 @@ impl SmoothServer {
         reporter: &mut Reporter,
         ct: &CancellationToken,
         budget: Duration,
-        home: Option<&FileHome>,
+        home: Option<&FileDest>,
         cancel_on_abort: bool,
     ) -> Result<CallToolResult, ToolError> {
         let deadline = Instant::now() + budget;
