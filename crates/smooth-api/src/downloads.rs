@@ -34,9 +34,9 @@
 use std::fmt;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use zip::ZipArchive;
-use zip::result::ZipError;
 
 use check::{check, relative_path};
 use unpack::{CopyError, Failure, Made, copy_entry, create_unique};
@@ -182,7 +182,9 @@ pub enum DownloadError {
 /// A downloads archive, held in memory and checked: only what passed
 /// [`Archive::from_bytes`]'s checks can be read or written.
 pub struct Archive {
-    bytes: Vec<u8>,
+    /// Parsed once; a clone shares the bytes and the parsed directory.
+    zip: Zip,
+    archive_bytes: usize,
     entries: Vec<ArchiveEntry>,
     /// The zip's own index of each of `entries`.
     indices: Vec<usize>,
@@ -192,7 +194,7 @@ pub struct Archive {
 impl fmt::Debug for Archive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Archive")
-            .field("archive_bytes", &self.bytes.len())
+            .field("archive_bytes", &self.archive_bytes)
             .field("entries", &self.entries)
             .field("limits", &self.limits)
             .finish()
@@ -210,13 +212,13 @@ impl Archive {
                 limit: limits.max_archive_bytes,
             });
         }
-        let (entries, indices) = {
-            let zip =
-                open(&bytes).map_err(|e| refused(None, format!("it is not a zip file ({e})")))?;
-            check(&zip, limits)?
-        };
+        let archive_bytes = bytes.len();
+        let zip = ZipArchive::new(Cursor::new(Arc::from(bytes)))
+            .map_err(|e| refused(None, format!("it is not a zip file ({e})")))?;
+        let (entries, indices) = check(&zip, limits)?;
         Ok(Archive {
-            bytes,
+            zip,
+            archive_bytes,
             entries,
             indices,
             limits: *limits,
@@ -236,7 +238,7 @@ impl Archive {
             .position(|e| e.name == name)
             .ok_or_else(|| DownloadError::NoSuchEntry(name.to_owned()))?;
         let entry = &self.entries[i];
-        let mut zip = open(&self.bytes).map_err(|e| damaged(entry, e.to_string()))?;
+        let mut zip = self.zip.clone();
         let mut out = Vec::new();
         copy_entry(
             &mut zip,
@@ -267,14 +269,7 @@ impl Archive {
     }
 
     fn extract_into(&self, dir: &Path, made: &mut Made) -> Result<Vec<SavedFile>, Failure> {
-        let mut zip = open(&self.bytes).map_err(|e| Failure::Damaged {
-            entry: self
-                .entries
-                .first()
-                .map(|e| e.name.clone())
-                .unwrap_or_default(),
-            reason: e.to_string(),
-        })?;
+        let mut zip = self.zip.clone();
         let mut saved = Vec::with_capacity(self.entries.len());
         let mut total = 0u64;
         for (entry, &index) in self.entries.iter().zip(&self.indices) {
@@ -305,9 +300,8 @@ impl Archive {
     }
 }
 
-fn open(bytes: &[u8]) -> Result<ZipArchive<Cursor<&[u8]>>, ZipError> {
-    ZipArchive::new(Cursor::new(bytes))
-}
+/// A zip in memory.
+type Zip = ZipArchive<Cursor<Arc<[u8]>>>;
 
 fn refused(entry: Option<&str>, reason: String) -> DownloadError {
     DownloadError::Refused {

@@ -2,10 +2,9 @@
 //! count, names, symlinks, packing, declared sizes and ratios, before anything is read.
 
 use std::ffi::OsStr;
-use std::io::Cursor;
 use std::path::{Component, Path, PathBuf};
 
-use zip::{CompressionMethod, ZipArchive};
+use zip::CompressionMethod;
 
 use super::{ArchiveEntry, ArchiveLimits, DownloadError, MIB, refused};
 
@@ -19,7 +18,7 @@ const S_IFLNK: u32 = 0o120_000;
 
 /// The check itself: the files that passed, with their indices in the zip.
 pub(super) fn check(
-    zip: &ZipArchive<Cursor<&[u8]>>,
+    zip: &super::Zip,
     limits: &ArchiveLimits,
 ) -> Result<(Vec<ArchiveEntry>, Vec<usize>), DownloadError> {
     if zip.len() > limits.max_entries {

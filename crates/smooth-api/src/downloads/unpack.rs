@@ -2,10 +2,8 @@
 //! removed again.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-
-use zip::ZipArchive;
 
 use super::{ArchiveEntry, Cleanup, DownloadError};
 
@@ -22,7 +20,7 @@ pub(super) enum CopyError {
 /// Copies one entry, reading at most `declared` bytes and at most `budget`, and failing
 /// (before writing them) on any byte past either.
 pub(super) fn copy_entry(
-    zip: &mut ZipArchive<Cursor<&[u8]>>,
+    zip: &mut super::Zip,
     index: usize,
     declared: u64,
     budget: u64,
