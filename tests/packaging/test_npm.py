@@ -133,6 +133,8 @@ def test_unsupported_platform_is_a_clear_error(prefix, tmp_path):
     done = subprocess.run(["node", "--require", preload, launcher], capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     assert "no prebuilt binary for linux-mips" in done.stderr and "cargo install --git" in done.stderr
+    # The platforms it names are the launcher's optionalDependencies.
+    assert "linux-x64, linux-arm64, darwin-arm64, darwin-x64, win32-x64" in done.stderr
 
 
 def test_setup_through_npx_writes_an_npx_entry(dist, tmp_path):

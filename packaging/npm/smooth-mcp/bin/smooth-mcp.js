@@ -11,14 +11,12 @@
 const { spawn } = require("node:child_process");
 const { constants } = require("node:os");
 
-// Keys are `${process.platform}-${process.arch}`; values are the packages in optionalDependencies.
-const PACKAGES = {
-  "linux-x64": "@smooth-mcp/linux-x64",
-  "linux-arm64": "@smooth-mcp/linux-arm64",
-  "darwin-arm64": "@smooth-mcp/darwin-arm64",
-  "darwin-x64": "@smooth-mcp/darwin-x64",
-  "win32-x64": "@smooth-mcp/win32-x64",
-};
+// One package per `${process.platform}-${process.arch}`, named `@smooth-mcp/<that>`: the
+// platforms are the ones this package's optionalDependencies name (the only list to keep).
+const SCOPE = "@smooth-mcp/";
+const PLATFORMS = Object.keys(require("../package.json").optionalDependencies)
+  .filter((name) => name.startsWith(SCOPE))
+  .map((name) => name.slice(SCOPE.length));
 
 // Written to stderr: stdout belongs to the MCP client.
 function fail(message) {
@@ -28,10 +26,10 @@ function fail(message) {
 
 function binaryPath() {
   const key = `${process.platform}-${process.arch}`;
-  const pkg = PACKAGES[key];
-  if (!pkg) {
+  const pkg = SCOPE + key;
+  if (!PLATFORMS.includes(key)) {
     fail(
-      `no prebuilt binary for ${key} (there are binaries for ${Object.keys(PACKAGES).join(", ")}). ` +
+      `no prebuilt binary for ${key} (there are binaries for ${PLATFORMS.join(", ")}). ` +
         "Build it from source instead: cargo install --git https://github.com/smooth-mcp/smooth-mcp smooth-mcp",
     );
   }
