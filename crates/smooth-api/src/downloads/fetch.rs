@@ -1,5 +1,6 @@
 //! [`SmoothClient::fetch_archive`]: the presigned download, without the API key.
 
+use backon::{ConstantBuilder, Retryable};
 use reqwest::{StatusCode, Url};
 
 use super::{Archive, ArchiveLimits, DownloadError};
@@ -24,21 +25,19 @@ impl SmoothClient {
             .ok_or(DownloadError::InvalidUrl)?;
         let location = location(&url);
         tracing::debug!(%location, "fetching the downloads archive");
-        let mut retried = false;
-        let bytes = loop {
-            match self
-                .download_once(&url, &location, limits.max_archive_bytes)
-                .await
-            {
-                Ok(bytes) => break bytes,
-                Err(failed) if failed.retry && !retried => {
-                    tracing::debug!(%location, error = %failed.error, "retrying the downloads archive");
-                    retried = true;
-                    tokio::time::sleep(self.retry.min_delay).await;
-                }
-                Err(failed) => return Err(failed.error),
-            }
-        };
+        let once = || self.download_once(&url, &location, limits.max_archive_bytes);
+        let bytes = once
+            .retry(
+                ConstantBuilder::default()
+                    .with_delay(self.retry.min_delay)
+                    .with_max_times(1),
+            )
+            .when(|failed: &Failed| failed.retry)
+            .notify(|failed: &Failed, _| {
+                tracing::debug!(%location, error = %failed.error, "retrying the downloads archive");
+            })
+            .await
+            .map_err(|failed| failed.error)?;
         Archive::from_bytes(bytes, limits)
     }
 
