@@ -39,7 +39,7 @@ use std::sync::Arc;
 use zip::ZipArchive;
 
 use check::{check, relative_path};
-use unpack::{CopyError, Failure, Made, copy_entry, create_unique};
+use unpack::{CopyError, Made, copy_entry, create_unique, write_error};
 
 mod check;
 mod fetch;
@@ -264,11 +264,19 @@ impl Archive {
     /// Blocking file I/O: from async code, call it inside `spawn_blocking`.
     pub fn extract_to(&self, dir: &Path) -> Result<Vec<SavedFile>, DownloadError> {
         let mut made = Made::default();
-        self.extract_into(dir, &mut made)
-            .map_err(|failure| failure.into_error(made.undo()))
+        self.extract_into(dir, &mut made).map_err(|mut e| {
+            let undone = made.undo();
+            if let DownloadError::Damaged { cleanup, .. } | DownloadError::Write { cleanup, .. } =
+                &mut e
+            {
+                *cleanup = undone;
+            }
+            e
+        })
     }
 
-    fn extract_into(&self, dir: &Path, made: &mut Made) -> Result<Vec<SavedFile>, Failure> {
+    /// Writes the entries; an error's `cleanup` is filled in by [`Archive::extract_to`].
+    fn extract_into(&self, dir: &Path, made: &mut Made) -> Result<Vec<SavedFile>, DownloadError> {
         let mut zip = self.zip.clone();
         let mut saved = Vec::with_capacity(self.entries.len());
         let mut total = 0u64;
@@ -276,18 +284,15 @@ impl Archive {
             let wanted = dir.join(relative_path(&entry.name));
             let folder = wanted.parent().unwrap_or(dir);
             made.create_dirs(folder)
-                .map_err(|e| Failure::write(entry, folder, &e))?;
+                .map_err(|e| write_error(entry, folder, &e))?;
             let (mut file, path) =
-                create_unique(&wanted).map_err(|e| Failure::write(entry, &wanted, &e))?;
+                create_unique(&wanted).map_err(|e| write_error(entry, &wanted, &e))?;
             made.files.push(path.clone());
             let budget = self.limits.max_total_bytes.saturating_sub(total);
             let written = copy_entry(&mut zip, index, entry.size_bytes, budget, &mut file)
                 .map_err(|e| match e {
-                    CopyError::Read(reason) => Failure::Damaged {
-                        entry: entry.name.clone(),
-                        reason,
-                    },
-                    CopyError::Write(e) => Failure::write(entry, &path, &e),
+                    CopyError::Read(reason) => damaged(entry, reason),
+                    CopyError::Write(e) => write_error(entry, &path, &e),
                 })?;
             total += written;
             saved.push(SavedFile {

@@ -138,45 +138,12 @@ impl Made {
     }
 }
 
-/// Why extraction stopped, before the cleanup is known.
-pub(super) enum Failure {
-    Damaged {
-        entry: String,
-        reason: String,
-    },
-    Write {
-        entry: String,
-        path: PathBuf,
-        reason: String,
-    },
-}
-
-impl Failure {
-    pub(super) fn write(entry: &ArchiveEntry, path: &Path, e: &io::Error) -> Self {
-        Self::Write {
-            entry: entry.name.clone(),
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }
-    }
-
-    pub(super) fn into_error(self, cleanup: Cleanup) -> DownloadError {
-        match self {
-            Self::Damaged { entry, reason } => DownloadError::Damaged {
-                entry,
-                reason,
-                cleanup,
-            },
-            Self::Write {
-                entry,
-                path,
-                reason,
-            } => DownloadError::Write {
-                entry,
-                path,
-                reason,
-                cleanup,
-            },
-        }
+/// A file or folder that could not be written (the cleanup is filled in later).
+pub(super) fn write_error(entry: &ArchiveEntry, path: &Path, e: &io::Error) -> DownloadError {
+    DownloadError::Write {
+        entry: entry.name.clone(),
+        path: path.to_owned(),
+        reason: e.to_string(),
+        cleanup: Cleanup::default(),
     }
 }
