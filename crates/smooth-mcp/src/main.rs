@@ -225,7 +225,7 @@ async fn embedded_mock(
 async fn finish(state: &Arc<AppState>, keep_sessions: bool) {
     state.ledger.settle(SHUTDOWN_CLOSE_BOUND).await;
     if keep_sessions {
-        let open = state.sessions.list().len();
+        let open = state.sessions.open_count();
         if open > 0 {
             tracing::warn!(
                 open,

@@ -111,6 +111,11 @@ impl Sessions {
         self.open.lock().values().cloned().collect()
     }
 
+    /// How many are open (without copying them).
+    pub fn open_count(&self) -> usize {
+        self.open.lock().len()
+    }
+
     /// Closes idle sessions until the process ends. Does nothing when the timeout is off.
     pub fn spawn_reaper(self: &Arc<Self>) {
         let Some(timeout) = self.idle_timeout else {

@@ -205,7 +205,7 @@ fn metrics_router(state: Arc<AppState>, opts: &HttpOptions) -> Router {
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let text = state
         .metrics
-        .render(state.watcher.active_pollers(), state.sessions.list().len());
+        .render(state.watcher.active_pollers(), state.sessions.open_count());
     (
         [(
             header::CONTENT_TYPE,
